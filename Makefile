@@ -1,0 +1,31 @@
+# The two commands of README.md. Everything else is CMake + CTest.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: demo test build setup sanitize bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Boots the built-in test guest and shows its console.
+demo: build
+	@./$(BUILD)/ignition run --kernel $(BUILD)/guest/demo.elf --vcpus 2 --mem-mib 128
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same tests built with AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitize: setup
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DIGNITION_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@bash bench/boot.sh
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,123 @@
+// The hypervisor seam: everything ignition needs from a hypervisor, in three
+// interfaces. KVM (src/hv/kvm/) is the one backend today; another (e.g. Apple's
+// Hypervisor.framework) implements the same three.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/result.hpp"
+#include "hv/cpu_state.hpp"
+
+namespace ignition::hv {
+
+// ---- vCPU exits: what a run returned, as a closed set of value types. ----
+
+struct IoOut {
+  uint16_t port;
+  std::span<const uint8_t> data;  // 1, 2 or 4 bytes
+};
+struct IoIn {
+  uint16_t port;
+  std::span<uint8_t> data;  // fill in; the value reaches the guest on the next run
+};
+struct MmioWrite {
+  uint64_t addr;
+  std::span<const uint8_t> data;
+};
+struct MmioRead {
+  uint64_t addr;
+  std::span<uint8_t> data;  // fill in
+};
+struct Halted {};       // HLT with the in-kernel irqchip disabled, or guest stuck
+struct Interrupted {};  // run() was kicked out (signal or request_exit()); not a guest event
+struct SystemEvent {    // guest asked for shutdown or reset through the hypervisor
+  enum class Kind { Shutdown, Reset, Crash } kind;
+};
+struct TripleFault {};
+// The VM cannot go on: emulation failure, failed entry, unknown exit. `what` says
+// which, with the guest RIP and instruction bytes when the hypervisor has them.
+struct Fatal {
+  std::string what;
+};
+
+using Exit = std::variant<IoOut, IoIn, MmioWrite, MmioRead, Halted, Interrupted, SystemEvent,
+                          TripleFault, Fatal>;
+
+// ---- the three interfaces ----
+
+class Vcpu {
+ public:
+  virtual ~Vcpu() = default;
+  virtual uint32_t id() const = 0;
+
+  // Enters the guest until the next exit the VMM must handle.
+  virtual Result<Exit> run() = 0;
+  // Makes the current or next run() return Interrupted. Safe from any thread when
+  // followed by a signal to the vCPU's thread (see VcpuThread).
+  virtual void request_exit() = 0;
+  virtual void clear_exit_request() = 0;
+
+  virtual Result<Regs> get_regs() = 0;
+  virtual Result<void> set_regs(const Regs& regs) = 0;
+  virtual Result<Sregs> get_sregs() = 0;
+  virtual Result<void> set_sregs(const Sregs& sregs) = 0;
+  virtual Result<Fpu> get_fpu() = 0;
+  virtual Result<void> set_fpu(const Fpu& fpu) = 0;
+  virtual Result<void> set_msrs(std::span<const Msr> msrs) = 0;
+  // Reads the given MSR indexes; returns those the hypervisor knows.
+  virtual Result<std::vector<Msr>> get_msrs(std::span<const uint32_t> indexes) = 0;
+  virtual Result<void> set_cpuid(std::span<const CpuidEntry> entries) = 0;
+  virtual Result<LapicState> get_lapic() = 0;
+  virtual Result<void> set_lapic(const LapicState& lapic) = 0;
+  // Human-readable one-line summary of the guest's RIP/mode, for error messages.
+  virtual std::string describe_position() = 0;
+};
+
+class Vm {
+ public:
+  virtual ~Vm() = default;
+
+  // Maps `size` bytes at host address `host` to guest-physical `gpa` as slot `slot`.
+  virtual Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
+                                  bool log_dirty) = 0;
+  virtual Result<void> unmap_memory(uint32_t slot) = 0;
+
+  // In-kernel interrupt controllers (PIC, IOAPIC, LAPIC) and PIT.
+  virtual Result<void> create_irqchip() = 0;
+  virtual Result<void> set_irq_line(uint32_t gsi, bool level) = 0;
+  // An eventfd that raises `gsi` when written (used by devices off the vCPU threads).
+  virtual Result<void> register_irqfd(int eventfd, uint32_t gsi) = 0;
+  // An eventfd the hypervisor signals when the guest writes `addr` (MMIO) or port.
+  virtual Result<void> register_ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio,
+                                          std::optional<uint64_t> datamatch) = 0;
+
+  // Bitmap of pages written since the last call, for a slot mapped with log_dirty.
+  virtual Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t size) = 0;
+
+  // Guest clock (kvmclock) in ns, and the TSC frequency guests are given.
+  virtual Result<uint64_t> get_clock() = 0;
+  virtual Result<void> set_clock(uint64_t ns) = 0;
+
+  virtual Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) = 0;
+};
+
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+  virtual Result<std::unique_ptr<Vm>> create_vm() = 0;
+  // What the hypervisor can virtualise: the base of the guest CPUID template.
+  virtual Result<std::vector<CpuidEntry>> supported_cpuid() = 0;
+  // MSR indexes the hypervisor can save and restore.
+  virtual Result<std::vector<uint32_t>> msr_index_list() = 0;
+};
+
+// The backend for this host (KVM on Linux): opens /dev/kvm and checks the API version.
+Result<std::unique_ptr<Hypervisor>> open_hypervisor();
+
+}  // namespace ignition::hv

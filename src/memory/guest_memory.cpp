@@ -1,0 +1,129 @@
+#include "memory/guest_memory.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace ignition {
+
+namespace {
+constexpr uint64_t kPageSize = 4096;
+}
+
+Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& ranges) {
+  if (ranges.empty()) return err("guest memory: no regions");
+  uint64_t total = 0;
+  for (const auto& r : ranges) {
+    if (r.size == 0 || r.size % kPageSize != 0 || r.gpa % kPageSize != 0)
+      return err("guest memory: region {:#x}+{:#x} is not page-aligned", r.gpa, r.size);
+    if (total + r.size < total) return err("guest memory: size overflows");
+    total += r.size;
+  }
+  UniqueFd fd(::memfd_create("ignition-guest-ram", MFD_CLOEXEC));
+  if (!fd.valid()) return err("memfd_create: {}", errno_string());
+  if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0)
+    return err("guest memory: cannot size {} MiB: {}", total >> 20, errno_string());
+  // MAP_NORESERVE: RAM is committed page by page as the guest touches it.
+  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                      fd.get(), 0);
+  if (base == MAP_FAILED)
+    return err("guest memory: cannot map {} MiB: {}", total >> 20, errno_string());
+  std::vector<MemoryRegion> regions;
+  uint64_t offset = 0;
+  for (const auto& r : ranges) {
+    regions.push_back({r.gpa, r.size, offset, static_cast<uint8_t*>(base) + offset});
+    offset += r.size;
+  }
+  std::sort(regions.begin(), regions.end(),
+            [](const MemoryRegion& a, const MemoryRegion& b) { return a.gpa < b.gpa; });
+  for (size_t i = 1; i < regions.size(); ++i)
+    if (regions[i - 1].gpa + regions[i - 1].size > regions[i].gpa)
+      return err("guest memory: regions overlap at {:#x}", regions[i].gpa);
+  return GuestMemory(std::move(fd), static_cast<uint8_t*>(base), total, std::move(regions));
+}
+
+GuestMemory::GuestMemory(GuestMemory&& other) noexcept
+    : fd_(std::move(other.fd_)),
+      base_(std::exchange(other.base_, nullptr)),
+      total_size_(std::exchange(other.total_size_, 0)),
+      regions_(std::move(other.regions_)) {}
+
+GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
+  if (this != &other) {
+    if (base_) ::munmap(base_, total_size_);
+    fd_ = std::move(other.fd_);
+    base_ = std::exchange(other.base_, nullptr);
+    total_size_ = std::exchange(other.total_size_, 0);
+    regions_ = std::move(other.regions_);
+  }
+  return *this;
+}
+
+GuestMemory::~GuestMemory() {
+  if (base_) ::munmap(base_, total_size_);
+}
+
+uint64_t GuestMemory::end_gpa() const {
+  return regions_.empty() ? 0 : regions_.back().gpa + regions_.back().size;
+}
+
+const MemoryRegion* GuestMemory::find(uint64_t gpa) const {
+  for (const auto& r : regions_)
+    if (gpa >= r.gpa && gpa - r.gpa < r.size) return &r;
+  return nullptr;
+}
+
+bool GuestMemory::contains(uint64_t gpa, uint64_t len) const {
+  const MemoryRegion* r = find(gpa);
+  return r && len <= r->size - (gpa - r->gpa);
+}
+
+Result<std::span<uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t len) {
+  if (!contains(gpa, len)) return err("guest address {:#x}+{:#x} is outside RAM", gpa, len);
+  const MemoryRegion* r = find(gpa);
+  return std::span<uint8_t>(r->host + (gpa - r->gpa), len);
+}
+
+Result<std::span<const uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t len) const {
+  if (!contains(gpa, len)) return err("guest address {:#x}+{:#x} is outside RAM", gpa, len);
+  const MemoryRegion* r = find(gpa);
+  return std::span<const uint8_t>(r->host + (gpa - r->gpa), len);
+}
+
+// Walks [gpa, gpa+len) region by region, calling fn(host, offset_in_request, chunk).
+template <typename Fn>
+static Result<void> for_each_chunk(const GuestMemory& mem, uint64_t gpa, uint64_t len, Fn fn) {
+  if (gpa + len < gpa) return err("guest address {:#x}+{:#x} wraps", gpa, len);
+  uint64_t done = 0;
+  while (done < len) {
+    uint64_t at = gpa + done;
+    const MemoryRegion* region = nullptr;
+    for (const auto& r : mem.regions())
+      if (at >= r.gpa && at - r.gpa < r.size) region = &r;
+    if (!region) return err("guest address {:#x}+{:#x} is outside RAM", gpa, len);
+    uint64_t chunk = std::min(len - done, region->size - (at - region->gpa));
+    fn(region->host + (at - region->gpa), done, chunk);
+    done += chunk;
+  }
+  return {};
+}
+
+Result<void> GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
+  return for_each_chunk(*this, gpa, out.size(), [&](uint8_t* host, uint64_t off, uint64_t n) {
+    std::memcpy(out.data() + off, host, n);
+  });
+}
+
+Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) {
+  return for_each_chunk(*this, gpa, in.size(), [&](uint8_t* host, uint64_t off, uint64_t n) {
+    std::memcpy(host, in.data() + off, n);
+  });
+}
+
+Result<void> GuestMemory::fill(uint64_t gpa, uint8_t value, uint64_t len) {
+  return for_each_chunk(*this, gpa, len,
+                        [&](uint8_t* host, uint64_t, uint64_t n) { std::memset(host, value, n); });
+}
+
+}  // namespace ignition

@@ -1,0 +1,82 @@
+// Guest RAM: one memfd (or snapshot file) mapped into the VMM, split into regions at
+// guest-physical addresses. Every access from guest-controlled addresses goes through
+// the bounds-checked accessors here, so a wild address becomes an error, not a crash.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "base/fd.hpp"
+#include "base/result.hpp"
+
+namespace ignition {
+
+struct MemoryRegion {
+  uint64_t gpa;          // guest-physical start
+  uint64_t size;         // bytes, page-aligned
+  uint64_t file_offset;  // offset of this region in the backing file
+  uint8_t* host;         // where the VMM sees it
+};
+
+class GuestMemory {
+ public:
+  // A fresh anonymous guest of `regions` (gpa, size) backed by one memfd.
+  struct Range {
+    uint64_t gpa;
+    uint64_t size;
+  };
+  static Result<GuestMemory> create_anonymous(const std::vector<Range>& ranges);
+
+  GuestMemory(GuestMemory&& other) noexcept;
+  GuestMemory& operator=(GuestMemory&& other) noexcept;
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+  ~GuestMemory();
+
+  const std::vector<MemoryRegion>& regions() const { return regions_; }
+  int fd() const { return fd_.get(); }
+  uint64_t total_size() const { return total_size_; }
+  // One past the highest guest-physical RAM address.
+  uint64_t end_gpa() const;
+
+  // True when [gpa, gpa+len) lies wholly inside one region.
+  bool contains(uint64_t gpa, uint64_t len) const;
+
+  // Host view of [gpa, gpa+len) when it lies inside one region; an error otherwise
+  // (including length overflow). The span stays valid as long as this object lives.
+  Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t len);
+  Result<std::span<const uint8_t>> slice(uint64_t gpa, uint64_t len) const;
+
+  // Copies that may span regions that are contiguous in guest-physical space.
+  Result<void> read(uint64_t gpa, std::span<uint8_t> out) const;
+  Result<void> write(uint64_t gpa, std::span<const uint8_t> in);
+  Result<void> fill(uint64_t gpa, uint8_t value, uint64_t len);
+
+  template <typename T>
+  Result<T> read_obj(uint64_t gpa) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T value;
+    IGN_TRY(read(gpa, {reinterpret_cast<uint8_t*>(&value), sizeof(T)}));
+    return value;
+  }
+  template <typename T>
+  Result<void> write_obj(uint64_t gpa, const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return write(gpa, {reinterpret_cast<const uint8_t*>(&value), sizeof(T)});
+  }
+
+ private:
+  GuestMemory(UniqueFd fd, uint8_t* base, uint64_t total, std::vector<MemoryRegion> regions)
+      : fd_(std::move(fd)), base_(base), total_size_(total), regions_(std::move(regions)) {}
+  const MemoryRegion* find(uint64_t gpa) const;
+
+  UniqueFd fd_;
+  uint8_t* base_ = nullptr;  // one mapping of the whole file
+  uint64_t total_size_ = 0;
+  std::vector<MemoryRegion> regions_;
+};
+
+}  // namespace ignition

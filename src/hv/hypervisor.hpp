@@ -18,12 +18,15 @@ namespace ignition::hv {
 
 // ---- vCPU exits: what a run returned, as a closed set of value types. ----
 
+// Port I/O. `data` holds count accesses of `size` bytes each (count > 1 for rep ins/outs).
 struct IoOut {
   uint16_t port;
-  std::span<const uint8_t> data;  // 1, 2 or 4 bytes
+  uint8_t size;  // 1, 2 or 4
+  std::span<const uint8_t> data;
 };
 struct IoIn {
   uint16_t port;
+  uint8_t size;
   std::span<uint8_t> data;  // fill in; the value reaches the guest on the next run
 };
 struct MmioWrite {
@@ -75,8 +78,8 @@ class Vcpu {
   virtual Result<void> set_cpuid(std::span<const CpuidEntry> entries) = 0;
   virtual Result<LapicState> get_lapic() = 0;
   virtual Result<void> set_lapic(const LapicState& lapic) = 0;
-  // Human-readable one-line summary of the guest's RIP/mode, for error messages.
-  virtual std::string describe_position() = 0;
+  // Guest-virtual to guest-physical, through the guest's current page tables.
+  virtual Result<uint64_t> translate(uint64_t gva) = 0;
 };
 
 class Vm {

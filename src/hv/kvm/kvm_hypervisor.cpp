@@ -1,0 +1,85 @@
+// /dev/kvm: the entry point of the KVM backend.
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include "hv/hypervisor.hpp"
+#include "hv/kvm/kvm_vm.hpp"
+
+namespace ignition::hv {
+
+namespace kvm {
+namespace {
+
+class KvmHypervisor final : public Hypervisor {
+ public:
+  KvmHypervisor(UniqueFd fd, KvmCaps caps) : fd_(std::move(fd)), caps_(caps) {}
+
+  Result<std::unique_ptr<Vm>> create_vm() override {
+    IGN_ASSIGN_OR_RETURN(auto vm, KvmVm::create(fd_.get(), caps_));
+    return std::unique_ptr<Vm>(std::move(vm));
+  }
+
+  Result<std::vector<CpuidEntry>> supported_cpuid() override {
+    // KVM says E2BIG until the buffer is large enough.
+    for (uint32_t n = 64; n <= 4096; n *= 2) {
+      std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
+      auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
+      cpuid->nent = n;
+      if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+        if (errno == E2BIG) continue;
+        return err("KVM_GET_SUPPORTED_CPUID: {}", errno_string());
+      }
+      std::vector<CpuidEntry> out;
+      for (uint32_t i = 0; i < cpuid->nent; ++i) {
+        const auto& e = cpuid->entries[i];
+        out.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
+      }
+      return out;
+    }
+    return err("KVM_GET_SUPPORTED_CPUID: too many entries");
+  }
+
+  Result<std::vector<uint32_t>> msr_index_list() override {
+    kvm_msr_list probe{};
+    if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+      return err("KVM_GET_MSR_INDEX_LIST: {}", errno_string());
+    std::vector<uint8_t> buf(sizeof(kvm_msr_list) + probe.nmsrs * sizeof(uint32_t));
+    auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
+    list->nmsrs = probe.nmsrs;
+    if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, list) < 0)
+      return err("KVM_GET_MSR_INDEX_LIST: {}", errno_string());
+    return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+  }
+
+ private:
+  UniqueFd fd_;
+  KvmCaps caps_;
+};
+
+bool has_cap(int fd, int cap) { return ::ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0; }
+
+}  // namespace
+}  // namespace kvm
+
+Result<std::unique_ptr<Hypervisor>> open_hypervisor() {
+  UniqueFd fd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return err("cannot open /dev/kvm: {}", errno_string());
+  int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
+  if (version != KVM_API_VERSION)
+    return err("/dev/kvm speaks API version {}, ignition needs {}", version, KVM_API_VERSION);
+  for (int cap : {KVM_CAP_IRQCHIP, KVM_CAP_IOEVENTFD, KVM_CAP_IRQFD, KVM_CAP_USER_MEMORY,
+                  KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_PIT2}) {
+    if (!kvm::has_cap(fd.get(), cap)) return err("/dev/kvm lacks required capability {}", cap);
+  }
+  kvm::KvmCaps caps;
+  int mmap_size = ::ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (mmap_size <= 0) return err("KVM_GET_VCPU_MMAP_SIZE: {}", errno_string());
+  caps.vcpu_mmap_size = static_cast<size_t>(mmap_size);
+  int sync = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+  caps.sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
+  caps.exit_on_emulation_failure = kvm::has_cap(fd.get(), KVM_CAP_EXIT_ON_EMULATION_FAILURE);
+  return std::unique_ptr<Hypervisor>(new kvm::KvmHypervisor(std::move(fd), caps));
+}
+
+}  // namespace ignition::hv

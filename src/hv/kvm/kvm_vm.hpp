@@ -1,0 +1,40 @@
+// A KVM virtual machine: memory slots, the in-kernel irqchip and PIT, irqfd/ioeventfd
+// wiring, dirty logging and the guest clock.
+#pragma once
+
+#include "base/fd.hpp"
+#include "hv/hypervisor.hpp"
+
+namespace ignition::hv::kvm {
+
+struct KvmCaps {
+  size_t vcpu_mmap_size = 0;
+  bool sync_regs = false;
+  bool exit_on_emulation_failure = false;
+};
+
+class KvmVm final : public Vm {
+ public:
+  static Result<std::unique_ptr<KvmVm>> create(int kvm_fd, const KvmCaps& caps);
+
+  Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
+                          bool log_dirty) override;
+  Result<void> unmap_memory(uint32_t slot) override;
+  Result<void> create_irqchip() override;
+  Result<void> set_irq_line(uint32_t gsi, bool level) override;
+  Result<void> register_irqfd(int eventfd, uint32_t gsi) override;
+  Result<void> register_ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio,
+                                  std::optional<uint64_t> datamatch) override;
+  Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t size) override;
+  Result<uint64_t> get_clock() override;
+  Result<void> set_clock(uint64_t ns) override;
+  Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) override;
+
+ private:
+  KvmVm(UniqueFd fd, const KvmCaps& caps) : fd_(std::move(fd)), caps_(caps) {}
+
+  UniqueFd fd_;
+  KvmCaps caps_;
+};
+
+}  // namespace ignition::hv::kvm

@@ -1,0 +1,59 @@
+// Runs one vCPU on its own thread: enter the guest, route each exit to the device
+// buses, and stop, with a clear description, on an exit the VMM cannot handle.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "devices/bus.hpp"
+#include "hv/hypervisor.hpp"
+#include "memory/guest_memory.hpp"
+
+namespace ignition::vmm {
+
+// Why a vCPU stopped on its own.
+struct VcpuStop {
+  enum class Kind { Fatal, Reset, Shutdown } kind;
+  std::string detail;
+};
+
+class VcpuRunner {
+ public:
+  using OnStop = std::function<void(const VcpuStop&)>;
+
+  VcpuRunner(hv::Vcpu& vcpu, const devices::Bus& pio, const devices::Bus& mmio,
+             const GuestMemory& memory, OnStop on_stop)
+      : vcpu_(vcpu), pio_(pio), mmio_(mmio), memory_(memory), on_stop_(std::move(on_stop)) {}
+  ~VcpuRunner() { stop(); }
+
+  void start();
+  // Kicks the vCPU out of the guest and joins its thread. Idempotent.
+  void stop();
+
+  // Counters, read after stop.
+  uint64_t exits() const { return exits_.load(); }
+
+ private:
+  void loop();
+  // Returns false when the vCPU must stop.
+  bool handle(hv::Exit& exit);
+  std::string describe(const std::string& what);
+
+  hv::Vcpu& vcpu_;
+  const devices::Bus& pio_;
+  const devices::Bus& mmio_;
+  const GuestMemory& memory_;
+  OnStop on_stop_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> exits_{0};
+  std::thread thread_;
+};
+
+// The signal used to kick vCPU threads out of KVM_RUN; installs its no-op handler once.
+int vcpu_kick_signal();
+
+}  // namespace ignition::vmm

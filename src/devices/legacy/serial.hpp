@@ -27,6 +27,7 @@ class Serial final : public BusDevice {
   // Queues host input for the guest; returns how many bytes fitted in the FIFO.
   size_t enqueue_input(std::span<const uint8_t> bytes);
   int space_fd() const { return space_evt_.fd(); }
+  void ack_space() const { space_evt_.consume(); }
 
  private:
   uint8_t read_register(uint8_t reg);

@@ -1,0 +1,198 @@
+#include "vmm/machine.hpp"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "arch/x86_64/acpi/acpi.hpp"
+#include "arch/x86_64/boot_cpu.hpp"
+#include "arch/x86_64/boot_params.hpp"
+#include "arch/x86_64/cpuid.hpp"
+#include "arch/x86_64/initrd.hpp"
+#include "arch/x86_64/lapic.hpp"
+#include "arch/x86_64/layout.hpp"
+#include "arch/x86_64/mptable.hpp"
+#include "arch/x86_64/msrs.hpp"
+#include "devices/legacy/acpi_sleep.hpp"
+#include "devices/legacy/boot_timer.hpp"
+#include "devices/legacy/i8042.hpp"
+#include "vmm/event_loop.hpp"
+
+namespace ignition::vmm {
+
+namespace {
+constexpr uint64_t kMiB = 1ULL << 20;
+// Used when the configuration gives no boot_args: a serial console and reboot through
+// the i8042, which ends the VM.
+constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1 pci=off";
+}  // namespace
+
+Result<std::unique_ptr<Machine>> Machine::create(const config::VmConfig& config,
+                                                 const MachineIo& io) {
+  const auto& mc = config.machine_config;
+  if (mc.vcpu_count == 0) return err("machine-config: vcpu_count must be at least 1");
+  if (mc.mem_size_mib == 0) return err("machine-config: mem_size_mib must be at least 1");
+  std::vector<GuestMemory::Range> ranges;
+  for (const auto& r : x86_64::ram_ranges(mc.mem_size_mib * kMiB)) ranges.push_back({r.gpa, r.size});
+  IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::create_anonymous(ranges));
+
+  std::unique_ptr<Machine> m(new Machine(config, io, std::move(memory)));
+  IGN_TRY(m->setup_vm());
+  IGN_TRY(m->setup_devices());
+  IGN_TRY(m->load_guest());
+  IGN_TRY(m->setup_vcpus());
+  return m;
+}
+
+Machine::~Machine() { runners_.clear(); }
+
+Result<void> Machine::setup_vm() {
+  IGN_ASSIGN_OR_RETURN(hypervisor_, hv::open_hypervisor());
+  IGN_ASSIGN_OR_RETURN(vm_, hypervisor_->create_vm());
+  uint32_t slot = 0;
+  for (const auto& r : memory_.regions())
+    IGN_TRY(vm_->map_memory(slot++, r.gpa, r.size, r.host,
+                            config_.machine_config.track_dirty_pages));
+  return vm_->create_irqchip();
+}
+
+Result<void> Machine::setup_devices() {
+  IGN_ASSIGN_OR_RETURN(auto exit_fd, EventFd::create());
+  exit_request_ = std::make_unique<devices::VmExitRequest>(std::move(exit_fd));
+
+  IGN_ASSIGN_OR_RETURN(auto serial_irq_fd, EventFd::create());
+  IGN_TRY(vm_->register_irqfd(serial_irq_fd.fd(), x86_64::kSerialCom1Irq));
+  IGN_ASSIGN_OR_RETURN(auto space_fd, EventFd::create());
+  serial_ = std::make_shared<devices::Serial>(
+      devices::IrqLine(std::move(serial_irq_fd), x86_64::kSerialCom1Irq), io_.console_out,
+      std::move(space_fd));
+  IGN_TRY(pio_bus_.insert(serial_, x86_64::kSerialCom1Port, 8));
+  IGN_TRY(pio_bus_.insert(std::make_shared<devices::I8042>(*exit_request_), x86_64::kI8042Port,
+                          devices::I8042::kPortCount));
+  IGN_TRY(pio_bus_.insert(std::make_shared<devices::AcpiSleep>(*exit_request_),
+                          x86_64::kAcpiSleepPort, 1));
+  auto report = [](std::chrono::microseconds wall, std::chrono::microseconds cpu) {
+    spdlog::info("Guest-boot-time = {:>6} us {} ms, {:>6} CPU us {} CPU ms", wall.count(),
+                 wall.count() / 1000, cpu.count(), cpu.count() / 1000);
+  };
+  IGN_TRY(mmio_bus_.insert(
+      std::make_shared<devices::BootTimer>(io_.start, x86_64::kBootTimerMagic, report),
+      x86_64::kBootTimerAddr, 0x1000));
+  return {};
+}
+
+Result<void> Machine::load_guest() {
+  const auto& boot = config_.boot_source;
+  auto kernel = x86_64::load_kernel(memory_, boot.kernel_image_path);
+  if (!kernel.ok()) return context(kernel.error(), "kernel " + boot.kernel_image_path);
+  kernel_ = *kernel;
+
+  std::optional<x86_64::InitrdPlacement> initrd;
+  if (boot.initrd_path) {
+    auto placed = x86_64::load_initrd(memory_, *boot.initrd_path, kernel_);
+    if (!placed.ok()) return context(placed.error(), "initrd " + *boot.initrd_path);
+    initrd = *placed;
+  }
+
+  uint32_t vcpus = config_.machine_config.vcpu_count;
+  IGN_ASSIGN_OR_RETURN(uint64_t rsdp, x86_64::write_acpi_tables(memory_, {vcpus, {}}));
+  IGN_TRY(x86_64::write_mptable(memory_, vcpus));
+
+  cmdline_ = boot.boot_args.value_or(kDefaultCmdline);
+  return x86_64::write_boot_info(memory_, kernel_, {cmdline_, initrd, rsdp});
+}
+
+Result<void> Machine::setup_vcpus() {
+  IGN_ASSIGN_OR_RETURN(auto supported, hypervisor_->supported_cpuid());
+  uint32_t count = config_.machine_config.vcpu_count;
+  auto msrs = x86_64::boot_msrs();
+  for (uint32_t id = 0; id < count; ++id) {
+    IGN_ASSIGN_OR_RETURN(auto vcpu, vm_->create_vcpu(id));
+    auto cpuid = x86_64::build_cpuid(supported, {id, count}, x86_64::CpuidMask{});
+    IGN_TRY(vcpu->set_cpuid(cpuid));
+    IGN_TRY(vcpu->set_msrs(msrs));
+    IGN_ASSIGN_OR_RETURN(auto lapic, vcpu->get_lapic());
+    x86_64::configure_lint(lapic);
+    IGN_TRY(vcpu->set_lapic(lapic));
+    hv::Fpu fpu{};
+    fpu.fcw = 0x37f;  // x87 default control word
+    fpu.mxcsr = 0x1f80;  // SSE: all exceptions masked
+    IGN_TRY(vcpu->set_fpu(fpu));
+    if (id == 0) {
+      // Only the boot vCPU starts at the kernel; the others wait for INIT/SIPI.
+      IGN_ASSIGN_OR_RETURN(auto boot, x86_64::setup_boot_cpu(memory_, kernel_.protocol, kernel_.entry));
+      IGN_ASSIGN_OR_RETURN(auto sregs, vcpu->get_sregs());
+      x86_64::apply_boot_sregs(sregs, kernel_.protocol);
+      IGN_TRY(vcpu->set_sregs(sregs));
+      IGN_TRY(vcpu->set_regs(boot.regs));
+    }
+    vcpus_.push_back(std::move(vcpu));
+  }
+  return {};
+}
+
+Result<RunOutcome> Machine::run() {
+  IGN_ASSIGN_OR_RETURN(auto stop_evt, EventFd::create());
+  for (auto& vcpu : vcpus_) {
+    runners_.push_back(std::make_unique<VcpuRunner>(
+        *vcpu, pio_bus_, mmio_bus_, memory_, [this, &stop_evt](const VcpuStop& stop) {
+          std::lock_guard lock(stop_mu_);
+          if (!vcpu_stop_) vcpu_stop_ = stop;
+          stop_evt.signal();
+        }));
+  }
+  for (auto& runner : runners_) runner->start();
+
+  IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());
+  bool done = false;
+  IGN_TRY(loop.add(exit_request_->fd(), [&](uint32_t) { done = true; }));
+  IGN_TRY(loop.add(stop_evt.fd(), [&](uint32_t) { done = true; }));
+
+  // Console input: read what the serial FIFO can take; when it is full, stop reading
+  // until the guest drains it (the serial signals its space fd).
+  std::vector<uint8_t> pending;
+  bool input_open = io_.console_in >= 0;
+  auto feed = [&] {
+    size_t n = serial_->enqueue_input(pending);
+    pending.erase(pending.begin(), pending.begin() + static_cast<ptrdiff_t>(n));
+  };
+  std::function<void(uint32_t)> on_input = [&](uint32_t) {
+    uint8_t buf[256];
+    ssize_t n = ::read(io_.console_in, buf, sizeof(buf));
+    if (n <= 0) {
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+      loop.remove(io_.console_in);  // end of input
+      input_open = false;
+      return;
+    }
+    pending.assign(buf, buf + n);
+    feed();
+    if (!pending.empty()) loop.remove(io_.console_in);
+  };
+  if (input_open) IGN_TRY(loop.add(io_.console_in, on_input));
+  IGN_TRY(loop.add(serial_->space_fd(), [&](uint32_t) {
+    serial_->ack_space();
+    if (pending.empty()) return;
+    feed();
+    if (pending.empty() && input_open) (void)loop.add(io_.console_in, on_input);
+  }));
+
+  while (!done) IGN_TRY(loop.run_once(-1));
+  for (auto& runner : runners_) runner->stop();
+
+  switch (exit_request_->reason()) {
+    case devices::ExitReason::Reset: return RunOutcome{RunOutcome::Kind::Reset, "guest reboot (i8042 reset)"};
+    case devices::ExitReason::Shutdown: return RunOutcome{RunOutcome::Kind::Shutdown, "guest power-off (ACPI S5)"};
+    case devices::ExitReason::None: break;
+  }
+  std::lock_guard lock(stop_mu_);
+  if (!vcpu_stop_) return err("event loop stopped without a reason");
+  switch (vcpu_stop_->kind) {
+    case VcpuStop::Kind::Reset: return RunOutcome{RunOutcome::Kind::Reset, vcpu_stop_->detail};
+    case VcpuStop::Kind::Shutdown: return RunOutcome{RunOutcome::Kind::Shutdown, vcpu_stop_->detail};
+    case VcpuStop::Kind::Fatal: return RunOutcome{RunOutcome::Kind::Fatal, vcpu_stop_->detail};
+  }
+  return err("unreachable");
+}
+
+}  // namespace ignition::vmm

@@ -1,0 +1,76 @@
+// The machine: guest memory, the VM and its vCPUs, the legacy devices, the loaded
+// kernel. create() builds it from a configuration; run() runs it until the guest
+// stops or a vCPU hits something the VMM cannot handle.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arch/x86_64/kernel_loader.hpp"
+#include "devices/bus.hpp"
+#include "devices/legacy/serial.hpp"
+#include "devices/vm_exit.hpp"
+#include "hv/hypervisor.hpp"
+#include "memory/guest_memory.hpp"
+#include "vmm/config/vm_config.hpp"
+#include "vmm/vcpu_runner.hpp"
+
+namespace ignition::vmm {
+
+struct MachineIo {
+  int console_out = 1;  // serial output; -1 discards it
+  int console_in = -1;  // serial input; -1 for none
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+};
+
+struct RunOutcome {
+  enum class Kind { Reset, Shutdown, Fatal } kind;
+  std::string detail;
+};
+
+class Machine {
+ public:
+  static Result<std::unique_ptr<Machine>> create(const config::VmConfig& config,
+                                                 const MachineIo& io);
+  ~Machine();
+
+  // Runs every vCPU until the guest reboots or powers off, or a vCPU fails.
+  Result<RunOutcome> run();
+
+  const GuestMemory& memory() const { return memory_; }
+  const x86_64::LoadedKernel& kernel() const { return kernel_; }
+  const std::string& cmdline() const { return cmdline_; }
+
+ private:
+  Machine(const config::VmConfig& config, const MachineIo& io, GuestMemory memory)
+      : config_(config), io_(io), memory_(std::move(memory)) {}
+  Result<void> setup_vm();
+  Result<void> setup_devices();
+  Result<void> load_guest();
+  Result<void> setup_vcpus();
+
+  config::VmConfig config_;
+  MachineIo io_;
+  GuestMemory memory_;
+  std::unique_ptr<hv::Hypervisor> hypervisor_;
+  std::unique_ptr<hv::Vm> vm_;
+  std::vector<std::unique_ptr<hv::Vcpu>> vcpus_;
+  std::vector<std::unique_ptr<VcpuRunner>> runners_;
+
+  devices::Bus pio_bus_;
+  devices::Bus mmio_bus_;
+  std::shared_ptr<devices::Serial> serial_;
+  std::unique_ptr<devices::VmExitRequest> exit_request_;
+
+  x86_64::LoadedKernel kernel_{};
+  std::string cmdline_;
+
+  std::mutex stop_mu_;
+  std::optional<VcpuStop> vcpu_stop_;  // first vCPU that stopped on its own
+};
+
+}  // namespace ignition::vmm

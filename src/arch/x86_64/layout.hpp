@@ -15,16 +15,16 @@ inline constexpr uint64_t kPml4Addr = 0x9000;          // identity page tables: 
 inline constexpr uint64_t kPdptAddr = 0xa000;          // one PDPT,
 inline constexpr uint64_t kPdAddr = 0xb000;            // four PDs of 2 MiB pages (4 GiB)
 inline constexpr uint64_t kPdCount = 4;
-inline constexpr uint64_t kBootStackTop = 0x8ff0;      // initial RSP for 64-bit entry
+inline constexpr uint64_t kBootStackTop = 0x8ff0;  // initial RSP for 64-bit entry
 inline constexpr uint64_t kCmdlineAddr = 0x20000;
-inline constexpr uint64_t kCmdlineMaxSize = 0x10000;   // 64 KiB, incl. the NUL
-inline constexpr uint64_t kMptableAddr = 0x9fc00;      // MP floating pointer + table (EBDA)
+inline constexpr uint64_t kCmdlineMaxSize = 0x10000;  // 64 KiB, incl. the NUL
+inline constexpr uint64_t kMptableAddr = 0x9fc00;     // MP floating pointer + table (EBDA)
 inline constexpr uint64_t kEbdaStart = 0x9fc00;
-inline constexpr uint64_t kBiosRomStart = 0xe0000;     // RSDP lives here (ACPI spec)
+inline constexpr uint64_t kBiosRomStart = 0xe0000;  // RSDP lives here (ACPI spec)
 inline constexpr uint64_t kRsdpAddr = 0xe0000;
-inline constexpr uint64_t kAcpiTablesAddr = 0xe0100;   // XSDT, FADT, MADT, DSDT follow
+inline constexpr uint64_t kAcpiTablesAddr = 0xe0100;  // XSDT, FADT, MADT, DSDT follow
 inline constexpr uint64_t kAcpiTablesEnd = 0x100000;
-inline constexpr uint64_t kHighMemStart = 0x100000;    // kernels load at 1 MiB
+inline constexpr uint64_t kHighMemStart = 0x100000;  // kernels load at 1 MiB
 
 // The 32-bit MMIO gap: no RAM between kMmioGapStart and 4 GiB.
 inline constexpr uint64_t kMmioGapStart = 0xd0000000;
@@ -44,7 +44,7 @@ inline constexpr uint32_t kIoapicPins = 24;
 // Legacy port I/O.
 inline constexpr uint16_t kSerialCom1Port = 0x3f8;
 inline constexpr uint32_t kSerialCom1Irq = 4;
-inline constexpr uint16_t kI8042Port = 0x60;     // data 0x60, command/status 0x64
+inline constexpr uint16_t kI8042Port = 0x60;       // data 0x60, command/status 0x64
 inline constexpr uint16_t kAcpiSleepPort = 0x3c0;  // FADT sleep control/status register
 
 }  // namespace ignition::x86_64

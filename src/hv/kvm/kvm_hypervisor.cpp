@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 
 #include "hv/hypervisor.hpp"
+#include "hv/kvm/flex_arrays.hpp"
 #include "hv/kvm/kvm_vm.hpp"
 
 namespace ignition::hv {
@@ -23,16 +24,15 @@ class KvmHypervisor final : public Hypervisor {
   Result<std::vector<CpuidEntry>> supported_cpuid() override {
     // KVM says E2BIG until the buffer is large enough.
     for (uint32_t n = 64; n <= 4096; n *= 2) {
-      std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-      auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-      cpuid->nent = n;
-      if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+      FlexBuffer<CpuidHeader, kvm_cpuid_entry2> buf(n);
+      buf.header()->nent = n;
+      if (::ioctl(fd_.get(), kGetSupportedCpuid, buf.header()) < 0) {
         if (errno == E2BIG) continue;
         return err("KVM_GET_SUPPORTED_CPUID: {}", errno_string());
       }
       std::vector<CpuidEntry> out;
-      for (uint32_t i = 0; i < cpuid->nent; ++i) {
-        const auto& e = cpuid->entries[i];
+      for (uint32_t i = 0; i < buf.header()->nent; ++i) {
+        const auto& e = buf.entries()[i];
         out.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
       }
       return out;
@@ -41,15 +41,15 @@ class KvmHypervisor final : public Hypervisor {
   }
 
   Result<std::vector<uint32_t>> msr_index_list() override {
-    kvm_msr_list probe{};
-    if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+    // The first call, with room for none, says how many there are (E2BIG).
+    MsrListHeader probe{};
+    if (::ioctl(fd_.get(), kGetMsrIndexList, &probe) < 0 && errno != E2BIG)
       return err("KVM_GET_MSR_INDEX_LIST: {}", errno_string());
-    std::vector<uint8_t> buf(sizeof(kvm_msr_list) + probe.nmsrs * sizeof(uint32_t));
-    auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
-    list->nmsrs = probe.nmsrs;
-    if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, list) < 0)
+    FlexBuffer<MsrListHeader, uint32_t> buf(probe.nmsrs);
+    buf.header()->nmsrs = probe.nmsrs;
+    if (::ioctl(fd_.get(), kGetMsrIndexList, buf.header()) < 0)
       return err("KVM_GET_MSR_INDEX_LIST: {}", errno_string());
-    return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+    return std::vector<uint32_t>(buf.entries(), buf.entries() + buf.header()->nmsrs);
   }
 
  private:

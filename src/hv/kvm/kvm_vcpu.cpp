@@ -1,5 +1,7 @@
 #include "hv/kvm/kvm_vcpu.hpp"
 
+#include "hv/kvm/flex_arrays.hpp"
+
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -247,25 +249,15 @@ Result<void> KvmVcpu::set_fpu(const Fpu& f) {
   return {};
 }
 
-namespace {
-// kvm_msrs and kvm_cpuid2 end in flexible arrays: allocate header + entries in one buffer.
-template <typename Header, typename Entry>
-struct FlexBuffer {
-  explicit FlexBuffer(size_t n) : bytes(sizeof(Header) + n * sizeof(Entry)) {}
-  Header* header() { return reinterpret_cast<Header*>(bytes.data()); }
-  Entry* entries() { return reinterpret_cast<Entry*>(bytes.data() + sizeof(Header)); }
-  std::vector<uint8_t> bytes;
-};
-}  // namespace
 
 Result<void> KvmVcpu::set_msrs(std::span<const Msr> msrs) {
-  FlexBuffer<kvm_msrs, kvm_msr_entry> buf(msrs.size());
+  FlexBuffer<MsrsHeader, kvm_msr_entry> buf(msrs.size());
   buf.header()->nmsrs = static_cast<uint32_t>(msrs.size());
   for (size_t i = 0; i < msrs.size(); ++i) {
     buf.entries()[i].index = msrs[i].index;
     buf.entries()[i].data = msrs[i].value;
   }
-  int n = ::ioctl(fd_.get(), KVM_SET_MSRS, buf.header());
+  int n = ::ioctl(fd_.get(), kSetMsrs, buf.header());
   if (n < 0) return err("KVM_SET_MSRS: {}", errno_string());
   if (static_cast<size_t>(n) != msrs.size())
     return err("KVM_SET_MSRS: KVM refused MSR {:#x}", msrs[static_cast<size_t>(n)].index);
@@ -273,10 +265,10 @@ Result<void> KvmVcpu::set_msrs(std::span<const Msr> msrs) {
 }
 
 Result<std::vector<Msr>> KvmVcpu::get_msrs(std::span<const uint32_t> indexes) {
-  FlexBuffer<kvm_msrs, kvm_msr_entry> buf(indexes.size());
+  FlexBuffer<MsrsHeader, kvm_msr_entry> buf(indexes.size());
   buf.header()->nmsrs = static_cast<uint32_t>(indexes.size());
   for (size_t i = 0; i < indexes.size(); ++i) buf.entries()[i].index = indexes[i];
-  int n = ::ioctl(fd_.get(), KVM_GET_MSRS, buf.header());
+  int n = ::ioctl(fd_.get(), kGetMsrs, buf.header());
   if (n < 0) return err("KVM_GET_MSRS: {}", errno_string());
   std::vector<Msr> out;
   for (int i = 0; i < n; ++i) out.push_back({buf.entries()[i].index, buf.entries()[i].data});
@@ -284,7 +276,7 @@ Result<std::vector<Msr>> KvmVcpu::get_msrs(std::span<const uint32_t> indexes) {
 }
 
 Result<void> KvmVcpu::set_cpuid(std::span<const CpuidEntry> entries) {
-  FlexBuffer<kvm_cpuid2, kvm_cpuid_entry2> buf(entries.size());
+  FlexBuffer<CpuidHeader, kvm_cpuid_entry2> buf(entries.size());
   buf.header()->nent = static_cast<uint32_t>(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     auto& e = buf.entries()[i];
@@ -297,7 +289,7 @@ Result<void> KvmVcpu::set_cpuid(std::span<const CpuidEntry> entries) {
     e.ecx = entries[i].ecx;
     e.edx = entries[i].edx;
   }
-  if (::ioctl(fd_.get(), KVM_SET_CPUID2, buf.header()) < 0)
+  if (::ioctl(fd_.get(), kSetCpuid2, buf.header()) < 0)
     return err("KVM_SET_CPUID2: {}", errno_string());
   return {};
 }

@@ -108,7 +108,7 @@ Result<void> Machine::setup_vcpus() {
   auto msrs = x86_64::boot_msrs();
   for (uint32_t id = 0; id < count; ++id) {
     IGN_ASSIGN_OR_RETURN(auto vcpu, vm_->create_vcpu(id));
-    auto cpuid = x86_64::build_cpuid(supported, {id, count}, x86_64::CpuidMask{});
+    IGN_ASSIGN_OR_RETURN(auto cpuid, x86_64::build_cpuid(supported, {id, count}, x86_64::CpuidMask{}));
     IGN_TRY(vcpu->set_cpuid(cpuid));
     IGN_TRY(vcpu->set_msrs(msrs));
     IGN_ASSIGN_OR_RETURN(auto lapic, vcpu->get_lapic());
@@ -169,7 +169,8 @@ Result<RunOutcome> Machine::run() {
     feed();
     if (!pending.empty()) loop.remove(io_.console_in);
   };
-  if (input_open) IGN_TRY(loop.add(io_.console_in, on_input));
+  // Files and /dev/null cannot be polled (EPERM); such input is treated as absent.
+  if (input_open) input_open = loop.add(io_.console_in, on_input).ok();
   IGN_TRY(loop.add(serial_->space_fd(), [&](uint32_t) {
     serial_->ack_space();
     if (pending.empty()) return;

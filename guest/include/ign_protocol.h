@@ -1,0 +1,60 @@
+/* The test guest's report protocol: the lines it prints on COM1 and the command-line options
+ * it reads. Plain C so the guest and the host-side parser (tests/support/guest_report.cpp)
+ * include the same definitions.
+ *
+ *   IGN-BEGIN entry=<entry>
+ *   IGN-INFO <key>=<value>          (one key per line; the value runs to the end of the line
+ *                                    and may contain spaces; a bare <key> is a flag, e.g.
+ *                                    "IGN-INFO echo.ready")
+ *   IGN-PASS <test> [detail]
+ *   IGN-FAIL <test> <reason>
+ *   IGN-END pass=<n> fail=<m>
+ *
+ * Details and reasons are space-separated key=value words where that makes sense
+ * ("skipped=no-kvmclock", "vector=13 rip=0x100234 err=0x0"). After IGN-END the guest leaves
+ * the way ign.exit says. An exception anywhere prints IGN-FAIL exception ... and IGN-END. */
+#ifndef IGN_PROTOCOL_H
+#define IGN_PROTOCOL_H
+
+#define IGN_LINE_BEGIN "IGN-BEGIN"
+#define IGN_LINE_INFO "IGN-INFO"
+#define IGN_LINE_PASS "IGN-PASS"
+#define IGN_LINE_FAIL "IGN-FAIL"
+#define IGN_LINE_END "IGN-END"
+
+/* entry=<...>: which boot entry point the guest came through. */
+#define IGN_ENTRY_PVH "pvh"             /* Xen PVH, 32-bit, EBX = hvm_start_info */
+#define IGN_ENTRY_ELF64 "elf64"         /* ELF e_entry, 64-bit, RSI = boot_params */
+#define IGN_ENTRY_BZIMAGE64 "bzimage64" /* bzImage payload + 0x200, 64-bit, RSI = boot_params */
+#define IGN_ENTRY_BZIMAGE32 "bzimage32" /* bzImage payload + 0, 32-bit, ESI = boot_params */
+#define IGN_ENTRY_BZIMAGE16 "bzimage16" /* bzImage real-mode setup code (firmware boot) */
+
+/* Kernel command-line options. */
+#define IGN_OPT_TESTS "ign.tests=" /* comma-separated; default: every test not marked manual */
+#define IGN_OPT_EXIT "ign.exit="   /* reboot (default) | shutdown | triple-fault | hang */
+
+#define IGN_EXIT_REBOOT "reboot"
+#define IGN_EXIT_SHUTDOWN "shutdown"
+#define IGN_EXIT_TRIPLE_FAULT "triple-fault"
+#define IGN_EXIT_HANG "hang"
+
+/* Test names. The default set is every test except the manual ones. */
+#define IGN_TEST_BOOT "boot"
+#define IGN_TEST_CMDLINE "cmdline"
+#define IGN_TEST_E820 "e820"
+#define IGN_TEST_INITRD "initrd"
+#define IGN_TEST_ACPI "acpi"
+#define IGN_TEST_SMP "smp"
+#define IGN_TEST_TIMER "timer"
+#define IGN_TEST_SERIAL_IRQ "serial-irq"
+#define IGN_TEST_KVMCLOCK "kvmclock"
+#define IGN_TEST_BOOTTIME "boottime"
+#define IGN_TEST_ECHO "echo"   /* manual: needs the host to type a line */
+#define IGN_TEST_FAULT "fault" /* manual: raises #UD in ring 3 on purpose */
+/* Not a test: the name IGN-FAIL uses for an unexpected CPU exception. */
+#define IGN_FAIL_EXCEPTION "exception"
+
+/* Info keys the host tests look for. */
+#define IGN_INFO_ECHO_READY "echo.ready" /* printed when the guest waits for a line */
+
+#endif

@@ -1,0 +1,13 @@
+/* Every test the guest knows, in the order the default run uses. */
+#include "ign_protocol.h"
+#include "tests.h"
+
+const struct guest_test guest_tests[] = {
+    {IGN_TEST_BOOT, false, test_boot},         {IGN_TEST_CMDLINE, false, test_cmdline},
+    {IGN_TEST_E820, false, test_e820},         {IGN_TEST_INITRD, false, test_initrd},
+    {IGN_TEST_ACPI, false, test_acpi},         {IGN_TEST_SMP, false, test_smp},
+    {IGN_TEST_TIMER, false, test_timer},       {IGN_TEST_SERIAL_IRQ, false, test_serial_irq},
+    {IGN_TEST_KVMCLOCK, false, test_kvmclock}, {IGN_TEST_BOOTTIME, false, test_boottime},
+    {IGN_TEST_ECHO, true, test_echo},          {IGN_TEST_FAULT, true, test_fault},
+};
+const int guest_test_count = sizeof(guest_tests) / sizeof(guest_tests[0]);

@@ -13,7 +13,8 @@ build: setup
 
 # Boots the built-in test guest and shows its console.
 demo: build
-	@./$(BUILD)/ignition run --kernel $(BUILD)/guest/demo.elf --vcpus 2 --mem-mib 128
+	@./$(BUILD)/ignition run --kernel $(BUILD)/guest/ignition-test.elf --vcpus 2 --mem-mib 128 \
+		--cmdline "console=ttyS0 ign.tests=boot,cmdline,e820,acpi,smp,timer,serial-irq,kvmclock,boottime"
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -3,14 +3,15 @@
 // configuration or setup errors, 2 when the guest hit something the VMM cannot handle.
 #include <unistd.h>
 
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "cli/terminal.hpp"
-#include "vmm/config/vm_config_file.hpp"
+#include "vmm/config/vm_config.hpp"
 #include "vmm/machine.hpp"
 
 namespace {
@@ -56,7 +57,6 @@ Result<void> setup_logging(const std::string& level, const std::string& path) {
       return err("--log-path {}: {}", path, e.what());
     }
   } else {
-    spdlog::default_logger()->sinks().clear();
     spdlog::set_default_logger(spdlog::stderr_color_mt("ignition"));
   }
   auto lvl = spdlog::level::from_str(level);
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   run->add_option("--vcpus", run_config.machine_config.vcpu_count, "Number of vCPUs")
       ->check(CLI::Range(1, 32));
   run->add_option("--mem-mib", run_config.machine_config.mem_size_mib, "Guest RAM in MiB")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
 
   try {
     app.parse(argc, argv);

@@ -27,11 +27,11 @@ TEST(GuestMemory, ReadsBackWhatWasWritten) {
 TEST(GuestMemory, RejectsAddressesOutsideRam) {
   auto mem = two_regions();
   uint8_t buf[16] = {};
-  EXPECT_FALSE(mem.read(1 << 20, buf).ok());                 // in the hole
-  EXPECT_FALSE(mem.read((1 << 20) - 8, buf).ok());           // straddles the end
-  EXPECT_FALSE(mem.write(~0ULL - 4, buf).ok());              // wraps around
-  EXPECT_FALSE(mem.slice(0, (1 << 20) + 1).ok());            // longer than the region
-  EXPECT_FALSE(mem.slice(0x1000, ~0ULL).ok());               // length overflow
+  EXPECT_FALSE(mem.read(1 << 20, buf).ok());        // in the hole
+  EXPECT_FALSE(mem.read((1 << 20) - 8, buf).ok());  // straddles the end
+  EXPECT_FALSE(mem.write(~0ULL - 4, buf).ok());     // wraps around
+  EXPECT_FALSE(mem.slice(0, (1 << 20) + 1).ok());   // longer than the region
+  EXPECT_FALSE(mem.slice(0x1000, ~0ULL).ok());      // length overflow
   EXPECT_FALSE(mem.fill((1ULL << 32) + (1 << 20), 0, 1).ok());
   EXPECT_TRUE(mem.slice((1 << 20) - 16, 16).ok());
 }

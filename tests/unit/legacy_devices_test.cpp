@@ -18,7 +18,9 @@ uint8_t rd(BusDevice& d, uint64_t off) {
   d.read(off, {&v, 1});
   return v;
 }
-void wr(BusDevice& d, uint64_t off, uint8_t v) { d.write(off, {&v, 1}); }
+void wr(BusDevice& d, uint64_t off, uint8_t v) {
+  d.write(off, {&v, 1});
+}
 
 struct SerialFixture : ::testing::Test {
   void SetUp() override {
@@ -119,7 +121,7 @@ TEST(AcpiSleep, OnlyS5WithSleepEnablePowersOff) {
   ASSERT_TRUE(fd.ok());
   VmExitRequest exit(std::move(fd).value());
   AcpiSleep sleep(exit);
-  wr(sleep, 0, 5 << 2);  // S5 without SLP_EN
+  wr(sleep, 0, 5 << 2);               // S5 without SLP_EN
   wr(sleep, 0, (3 << 2) | (1 << 5));  // S3
   EXPECT_EQ(exit.reason(), ExitReason::None);
   wr(sleep, 0, (5 << 2) | (1 << 5));

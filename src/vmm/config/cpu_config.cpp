@@ -83,7 +83,10 @@ std::string bitmap_text(const BitFilter& f, unsigned bits) {
 }
 
 Result<KvmCapabilityModifier> parse_kvm_capability(const nlohmann::json& j) {
-  IGN_ASSIGN_OR_RETURN(std::string s, string_value(j, "kvm_capabilities"));
+  // Read through a reference: gcc 12 -O2 warns (falsely) about a moved-out std::string here.
+  auto text = string_value(j, "kvm_capabilities");
+  if (!text.ok()) return text.error();
+  const std::string& s = *text;
   KvmCapabilityModifier m;
   std::string_view digits = s;
   if (digits.starts_with('!')) {

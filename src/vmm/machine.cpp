@@ -1,5 +1,6 @@
 #include "vmm/machine.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 #include "devices/legacy/acpi_sleep.hpp"
 #include "devices/legacy/boot_timer.hpp"
 #include "devices/legacy/i8042.hpp"
+#include "devices/virtio/rng/rng.hpp"
 #include "vmm/event_loop.hpp"
 
 namespace ignition::vmm {
@@ -33,26 +35,31 @@ Result<std::unique_ptr<Machine>> Machine::create(const config::VmConfig& config,
   if (mc.vcpu_count == 0) return err("machine-config: vcpu_count must be at least 1");
   if (mc.mem_size_mib == 0) return err("machine-config: mem_size_mib must be at least 1");
   std::vector<GuestMemory::Range> ranges;
-  for (const auto& r : x86_64::ram_ranges(mc.mem_size_mib * kMiB)) ranges.push_back({r.gpa, r.size});
+  for (const auto& r : x86_64::ram_ranges(mc.mem_size_mib * kMiB))
+    ranges.push_back({r.gpa, r.size});
   IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::create_anonymous(ranges));
+  IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());
 
-  std::unique_ptr<Machine> m(new Machine(config, io, std::move(memory)));
+  std::unique_ptr<Machine> m(new Machine(config, io, std::move(memory), std::move(loop)));
   IGN_TRY(m->setup_vm());
   IGN_TRY(m->setup_devices());
+  IGN_TRY(m->setup_virtio_devices());
   IGN_TRY(m->load_guest());
   IGN_TRY(m->setup_vcpus());
   return m;
 }
 
-Machine::~Machine() { runners_.clear(); }
+Machine::~Machine() {
+  runners_.clear();
+}
 
 Result<void> Machine::setup_vm() {
   IGN_ASSIGN_OR_RETURN(hypervisor_, hv::open_hypervisor());
   IGN_ASSIGN_OR_RETURN(vm_, hypervisor_->create_vm());
   uint32_t slot = 0;
   for (const auto& r : memory_.regions())
-    IGN_TRY(vm_->map_memory(slot++, r.gpa, r.size, r.host,
-                            config_.machine_config.track_dirty_pages));
+    IGN_TRY(
+        vm_->map_memory(slot++, r.gpa, r.size, r.host, config_.machine_config.track_dirty_pages));
   return vm_->create_irqchip();
 }
 
@@ -63,8 +70,15 @@ Result<void> Machine::setup_devices() {
   IGN_ASSIGN_OR_RETURN(auto serial_irq_fd, EventFd::create());
   IGN_TRY(vm_->register_irqfd(serial_irq_fd.fd(), x86_64::kSerialCom1Irq));
   IGN_ASSIGN_OR_RETURN(auto space_fd, EventFd::create());
+  int console_out = io_.console_out;
+  if (config_.serial && config_.serial->serial_out_path) {
+    const std::string& path = *config_.serial->serial_out_path;
+    serial_out_file_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!serial_out_file_.valid()) return err("serial_out_path {}: {}", path, errno_string());
+    console_out = serial_out_file_.get();
+  }
   serial_ = std::make_shared<devices::Serial>(
-      devices::IrqLine(std::move(serial_irq_fd), x86_64::kSerialCom1Irq), io_.console_out,
+      devices::IrqLine(std::move(serial_irq_fd), x86_64::kSerialCom1Irq), console_out,
       std::move(space_fd));
   IGN_TRY(pio_bus_.insert(serial_, x86_64::kSerialCom1Port, 8));
   IGN_TRY(pio_bus_.insert(std::make_shared<devices::I8042>(*exit_request_), x86_64::kI8042Port,
@@ -78,6 +92,58 @@ Result<void> Machine::setup_devices() {
   IGN_TRY(mmio_bus_.insert(
       std::make_shared<devices::BootTimer>(io_.start, x86_64::kBootTimerMagic, report),
       x86_64::kBootTimerAddr, 0x1000));
+  return {};
+}
+
+namespace {
+// The VMM's event loop as the devices see it.
+class LoopRegistrar final : public devices::virtio::EventRegistrar {
+ public:
+  explicit LoopRegistrar(EventLoop& loop) : loop_(loop) {}
+  Result<void> add(int fd, uint32_t events, Handler handler) override {
+    return loop_.add(fd, std::move(handler), events);
+  }
+  void remove(int fd) override { loop_.remove(fd); }
+
+ private:
+  EventLoop& loop_;
+};
+}  // namespace
+
+Result<void> Machine::setup_virtio_devices() {
+  registrar_ = std::make_unique<LoopRegistrar>(loop_);
+  if (config_.entropy) IGN_TRY(add_virtio_device(std::make_unique<devices::virtio::Rng>()));
+  return {};
+}
+
+Result<void> Machine::add_virtio_device(std::unique_ptr<devices::virtio::Device> device) {
+  using devices::virtio::MmioTransport;
+  uint32_t slot = static_cast<uint32_t>(virtio_.size());
+  uint32_t irq = x86_64::kVirtioIrqBase + slot;
+  if (irq >= x86_64::kIoapicPins) return err("too many virtio devices (at most {})", slot);
+  uint64_t base = x86_64::kVirtioMmioBase + slot * MmioTransport::kWindowSize;
+
+  IGN_ASSIGN_OR_RETURN(auto irq_fd, EventFd::create());
+  IGN_TRY(vm_->register_irqfd(irq_fd.fd(), irq));
+  auto transport = std::make_shared<MmioTransport>(std::move(device), memory_,
+                                                   devices::IrqLine(std::move(irq_fd), irq));
+  IGN_TRY(mmio_bus_.insert(transport, base, MmioTransport::kWindowSize));
+
+  // Queue kicks become eventfd signals inside KVM, handled on the event loop: the
+  // vCPU that wrote QueueNotify goes straight back into the guest.
+  VirtioSlot entry{transport, base, irq, {}};
+  for (uint16_t q = 0; q < transport->queue_count(); ++q) {
+    IGN_ASSIGN_OR_RETURN(auto kick, EventFd::create());
+    IGN_TRY(
+        vm_->register_ioeventfd(kick.fd(), base + MmioTransport::kQueueNotifyOffset, 4, false, q));
+    IGN_TRY(loop_.add(kick.fd(), [t = transport.get(), fd = kick.fd(), q](uint32_t) {
+      uint64_t n = 0;
+      if (::read(fd, &n, sizeof(n)) == sizeof(n)) t->notify(q);
+    }));
+    entry.queue_kicks.push_back(std::move(kick));
+  }
+  IGN_TRY(transport->register_events(*registrar_));
+  virtio_.push_back(std::move(entry));
   return {};
 }
 
@@ -95,10 +161,17 @@ Result<void> Machine::load_guest() {
   }
 
   uint32_t vcpus = config_.machine_config.vcpu_count;
-  IGN_ASSIGN_OR_RETURN(uint64_t rsdp, x86_64::write_acpi_tables(memory_, {vcpus, {}}));
+  x86_64::AcpiConfig acpi{vcpus, {}};
+  for (const auto& v : virtio_)
+    acpi.virtio_devices.push_back({v.base, devices::virtio::MmioTransport::kWindowSize, v.irq});
+  IGN_ASSIGN_OR_RETURN(uint64_t rsdp, x86_64::write_acpi_tables(memory_, acpi));
   IGN_TRY(x86_64::write_mptable(memory_, vcpus));
 
+  // Kernels built with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES find the devices here; the
+  // others through the DSDT.
   cmdline_ = boot.boot_args.value_or(kDefaultCmdline);
+  for (const auto& v : virtio_)
+    cmdline_ += fmt::format(" virtio_mmio.device=4K@{:#x}:{}", v.base, v.irq);
   return x86_64::write_boot_info(memory_, kernel_, {cmdline_, initrd, rsdp});
 }
 
@@ -108,19 +181,21 @@ Result<void> Machine::setup_vcpus() {
   auto msrs = x86_64::boot_msrs();
   for (uint32_t id = 0; id < count; ++id) {
     IGN_ASSIGN_OR_RETURN(auto vcpu, vm_->create_vcpu(id));
-    IGN_ASSIGN_OR_RETURN(auto cpuid, x86_64::build_cpuid(supported, {id, count}, x86_64::CpuidMask{}));
+    IGN_ASSIGN_OR_RETURN(auto cpuid,
+                         x86_64::build_cpuid(supported, {id, count}, x86_64::CpuidMask{}));
     IGN_TRY(vcpu->set_cpuid(cpuid));
     IGN_TRY(vcpu->set_msrs(msrs));
     IGN_ASSIGN_OR_RETURN(auto lapic, vcpu->get_lapic());
     x86_64::configure_lint(lapic);
     IGN_TRY(vcpu->set_lapic(lapic));
     hv::Fpu fpu{};
-    fpu.fcw = 0x37f;  // x87 default control word
+    fpu.fcw = 0x37f;     // x87 default control word
     fpu.mxcsr = 0x1f80;  // SSE: all exceptions masked
     IGN_TRY(vcpu->set_fpu(fpu));
     if (id == 0) {
       // Only the boot vCPU starts at the kernel; the others wait for INIT/SIPI.
-      IGN_ASSIGN_OR_RETURN(auto boot, x86_64::setup_boot_cpu(memory_, kernel_.protocol, kernel_.entry));
+      IGN_ASSIGN_OR_RETURN(auto boot,
+                           x86_64::setup_boot_cpu(memory_, kernel_.protocol, kernel_.entry));
       IGN_ASSIGN_OR_RETURN(auto sregs, vcpu->get_sregs());
       x86_64::apply_boot_sregs(sregs, kernel_.protocol);
       IGN_TRY(vcpu->set_sregs(sregs));
@@ -134,16 +209,16 @@ Result<void> Machine::setup_vcpus() {
 Result<RunOutcome> Machine::run() {
   IGN_ASSIGN_OR_RETURN(auto stop_evt, EventFd::create());
   for (auto& vcpu : vcpus_) {
-    runners_.push_back(std::make_unique<VcpuRunner>(
-        *vcpu, pio_bus_, mmio_bus_, memory_, [this, &stop_evt](const VcpuStop& stop) {
-          std::lock_guard lock(stop_mu_);
-          if (!vcpu_stop_) vcpu_stop_ = stop;
-          stop_evt.signal();
-        }));
+    runners_.push_back(std::make_unique<VcpuRunner>(*vcpu, pio_bus_, mmio_bus_, memory_,
+                                                    [this, &stop_evt](const VcpuStop& stop) {
+                                                      std::lock_guard lock(stop_mu_);
+                                                      if (!vcpu_stop_) vcpu_stop_ = stop;
+                                                      stop_evt.signal();
+                                                    }));
   }
   for (auto& runner : runners_) runner->start();
 
-  IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());
+  EventLoop& loop = loop_;
   bool done = false;
   IGN_TRY(loop.add(exit_request_->fd(), [&](uint32_t) { done = true; }));
   IGN_TRY(loop.add(stop_evt.fd(), [&](uint32_t) { done = true; }));
@@ -178,20 +253,33 @@ Result<RunOutcome> Machine::run() {
     if (pending.empty() && input_open) (void)loop.add(io_.console_in, on_input);
   }));
 
-  while (!done) IGN_TRY(loop.run_once(-1));
+  auto looped = [&]() -> Result<void> {
+    while (!done) IGN_TRY(loop.run_once(-1));
+    return {};
+  }();
   for (auto& runner : runners_) runner->stop();
+  // The handlers above captured this frame.
+  for (int fd : {exit_request_->fd(), stop_evt.fd(), io_.console_in, serial_->space_fd()})
+    loop.remove(fd);
+  IGN_TRY(looped);
 
   switch (exit_request_->reason()) {
-    case devices::ExitReason::Reset: return RunOutcome{RunOutcome::Kind::Reset, "guest reboot (i8042 reset)"};
-    case devices::ExitReason::Shutdown: return RunOutcome{RunOutcome::Kind::Shutdown, "guest power-off (ACPI S5)"};
-    case devices::ExitReason::None: break;
+    case devices::ExitReason::Reset:
+      return RunOutcome{RunOutcome::Kind::Reset, "guest reboot (i8042 reset)"};
+    case devices::ExitReason::Shutdown:
+      return RunOutcome{RunOutcome::Kind::Shutdown, "guest power-off (ACPI S5)"};
+    case devices::ExitReason::None:
+      break;
   }
   std::lock_guard lock(stop_mu_);
   if (!vcpu_stop_) return err("event loop stopped without a reason");
   switch (vcpu_stop_->kind) {
-    case VcpuStop::Kind::Reset: return RunOutcome{RunOutcome::Kind::Reset, vcpu_stop_->detail};
-    case VcpuStop::Kind::Shutdown: return RunOutcome{RunOutcome::Kind::Shutdown, vcpu_stop_->detail};
-    case VcpuStop::Kind::Fatal: return RunOutcome{RunOutcome::Kind::Fatal, vcpu_stop_->detail};
+    case VcpuStop::Kind::Reset:
+      return RunOutcome{RunOutcome::Kind::Reset, vcpu_stop_->detail};
+    case VcpuStop::Kind::Shutdown:
+      return RunOutcome{RunOutcome::Kind::Shutdown, vcpu_stop_->detail};
+    case VcpuStop::Kind::Fatal:
+      return RunOutcome{RunOutcome::Kind::Fatal, vcpu_stop_->detail};
   }
   return err("unreachable");
 }

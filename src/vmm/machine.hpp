@@ -13,10 +13,12 @@
 #include "arch/x86_64/kernel_loader.hpp"
 #include "devices/bus.hpp"
 #include "devices/legacy/serial.hpp"
+#include "devices/virtio/mmio_transport.hpp"
 #include "devices/vm_exit.hpp"
 #include "hv/hypervisor.hpp"
 #include "memory/guest_memory.hpp"
 #include "vmm/config/vm_config.hpp"
+#include "vmm/event_loop.hpp"
 #include "vmm/vcpu_runner.hpp"
 
 namespace ignition::vmm {
@@ -46,10 +48,12 @@ class Machine {
   const std::string& cmdline() const { return cmdline_; }
 
  private:
-  Machine(const config::VmConfig& config, const MachineIo& io, GuestMemory memory)
-      : config_(config), io_(io), memory_(std::move(memory)) {}
+  Machine(const config::VmConfig& config, const MachineIo& io, GuestMemory memory, EventLoop loop)
+      : config_(config), io_(io), memory_(std::move(memory)), loop_(std::move(loop)) {}
   Result<void> setup_vm();
   Result<void> setup_devices();
+  Result<void> setup_virtio_devices();
+  Result<void> add_virtio_device(std::unique_ptr<devices::virtio::Device> device);
   Result<void> load_guest();
   Result<void> setup_vcpus();
 
@@ -61,10 +65,22 @@ class Machine {
   std::vector<std::unique_ptr<hv::Vcpu>> vcpus_;
   std::vector<std::unique_ptr<VcpuRunner>> runners_;
 
+  EventLoop loop_;
   devices::Bus pio_bus_;
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
   std::unique_ptr<devices::VmExitRequest> exit_request_;
+  UniqueFd serial_out_file_;  // when the console goes to a file
+
+  // virtio-mmio devices, in slot order; slot i sits at kVirtioMmioBase + i * 4 KiB.
+  struct VirtioSlot {
+    std::shared_ptr<devices::virtio::MmioTransport> transport;
+    uint64_t base;
+    uint32_t irq;
+    std::vector<EventFd> queue_kicks;  // ioeventfd per queue
+  };
+  std::vector<VirtioSlot> virtio_;
+  std::unique_ptr<devices::virtio::EventRegistrar> registrar_;
 
   x86_64::LoadedKernel kernel_{};
   std::string cmdline_;

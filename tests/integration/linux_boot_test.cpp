@@ -296,6 +296,10 @@ TEST(LinuxBoot, StockKernelAcceptsBootParameters) {
                   << "\nverified so far: " << facts.summary() << "\nlast output lines:\n"
                   << tail(log, 30);
   }
+  // Not failures (a real machine's firmware draws some too), but worth a look.
+  std::regex complaint(R"(\[Firmware Bug\]|\[Firmware Warn\]|WARNING:)");
+  for (const auto& line : log)
+    if (std::regex_search(line, complaint)) std::printf("kernel complained: %s\n", line.c_str());
   RecordProperty("verified", facts.summary());
   if (HasFailure() && (reached_init || emulation_stop.has_value()))
     std::printf("last console lines:\n%s", tail(log, 25).c_str());

@@ -103,6 +103,8 @@ int main(int argc, char** argv) {
   if (*run) {
     if (!initrd.empty()) run_config.boot_source.initrd_path = initrd;
     if (!cmdline.empty()) run_config.boot_source.boot_args = cmdline;
+    if (auto valid = config::validate_vm_config(run_config); !valid.ok())
+      return fail(valid.error().message);
     return run_machine(run_config, start);
   }
   if (!config_file.empty()) {

@@ -18,6 +18,7 @@
 #include "devices/legacy/boot_timer.hpp"
 #include "devices/legacy/i8042.hpp"
 #include "devices/virtio/rng/rng.hpp"
+#include "vmm/cpu_template.hpp"
 #include "vmm/event_loop.hpp"
 
 namespace ignition::vmm {

@@ -179,13 +179,14 @@ Result<void> Machine::load_guest() {
 Result<void> Machine::setup_vcpus() {
   IGN_ASSIGN_OR_RETURN(auto supported, hypervisor_->supported_cpuid());
   uint32_t count = config_.machine_config.vcpu_count;
-  auto msrs = x86_64::boot_msrs();
   for (uint32_t id = 0; id < count; ++id) {
     IGN_ASSIGN_OR_RETURN(auto vcpu, vm_->create_vcpu(id));
     IGN_ASSIGN_OR_RETURN(auto cpuid,
                          x86_64::build_cpuid(supported, {id, count}, x86_64::CpuidMask{}));
-    IGN_TRY(vcpu->set_cpuid(cpuid));
-    IGN_TRY(vcpu->set_msrs(msrs));
+    auto msrs = x86_64::boot_msrs();
+    if (config_.cpu_config) apply_cpu_template(*config_.cpu_config, cpuid, msrs);
+    if (auto set = vcpu->set_cpuid(cpuid); !set.ok()) return context(set.error(), "cpu-config");
+    if (auto set = vcpu->set_msrs(msrs); !set.ok()) return context(set.error(), "cpu-config");
     IGN_ASSIGN_OR_RETURN(auto lapic, vcpu->get_lapic());
     x86_64::configure_lint(lapic);
     IGN_TRY(vcpu->set_lapic(lapic));

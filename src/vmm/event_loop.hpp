@@ -17,9 +17,15 @@ class EventLoop {
 
   static Result<EventLoop> create();
 
-  // Calls `handler` whenever `fd` has any of `events` (EPOLLIN by default).
-  Result<void> add(int fd, Handler handler, uint32_t events = 0x001 /* EPOLLIN */);
+  // Calls `handler` whenever `fd` has any of `events` (EPOLLIN by default). Device fds
+  // (queue kicks, backends) are the ones a pause holds back.
+  Result<void> add(int fd, Handler handler, uint32_t events = 0x001 /* EPOLLIN */,
+                   bool device = false);
   void remove(int fd);
+
+  // While held, device fds are not watched: their events wait in the kernel.
+  void hold_devices();
+  void release_devices();
 
   // Waits up to `timeout_ms` (-1: forever) and runs the handlers of ready fds.
   Result<void> run_once(int timeout_ms);
@@ -27,7 +33,14 @@ class EventLoop {
  private:
   explicit EventLoop(UniqueFd epoll) : epoll_(std::move(epoll)) {}
   UniqueFd epoll_;
-  std::map<int, Handler> handlers_;
+  struct Watch {
+    Handler handler;
+    uint32_t events;
+    bool device;
+  };
+  void watch(int fd, uint32_t events);
+  std::map<int, Watch> watches_;
+  bool devices_held_ = false;
 };
 
 }  // namespace ignition::vmm

@@ -1,6 +1,7 @@
 #include "vmm/machine.hpp"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -40,8 +41,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const config::VmConfig& config,
     ranges.push_back({r.gpa, r.size});
   IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::create_anonymous(ranges));
   IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());
+  IGN_ASSIGN_OR_RETURN(auto task_evt, EventFd::create());
 
-  std::unique_ptr<Machine> m(new Machine(config, io, std::move(memory), std::move(loop)));
+  std::unique_ptr<Machine> m(
+      new Machine(config, io, std::move(memory), std::move(loop), std::move(task_evt)));
   IGN_TRY(m->setup_vm());
   IGN_TRY(m->setup_devices());
   IGN_TRY(m->setup_virtio_devices());
@@ -102,7 +105,7 @@ class LoopRegistrar final : public devices::virtio::EventRegistrar {
  public:
   explicit LoopRegistrar(EventLoop& loop) : loop_(loop) {}
   Result<void> add(int fd, uint32_t events, Handler handler) override {
-    return loop_.add(fd, std::move(handler), events);
+    return loop_.add(fd, std::move(handler), events, /*device=*/true);
   }
   void remove(int fd) override { loop_.remove(fd); }
 
@@ -137,10 +140,13 @@ Result<void> Machine::add_virtio_device(std::unique_ptr<devices::virtio::Device>
     IGN_ASSIGN_OR_RETURN(auto kick, EventFd::create());
     IGN_TRY(
         vm_->register_ioeventfd(kick.fd(), base + MmioTransport::kQueueNotifyOffset, 4, false, q));
-    IGN_TRY(loop_.add(kick.fd(), [t = transport.get(), fd = kick.fd(), q](uint32_t) {
-      uint64_t n = 0;
-      if (::read(fd, &n, sizeof(n)) == sizeof(n)) t->notify(q);
-    }));
+    IGN_TRY(loop_.add(
+        kick.fd(),
+        [t = transport.get(), fd = kick.fd(), q](uint32_t) {
+          uint64_t n = 0;
+          if (::read(fd, &n, sizeof(n)) == sizeof(n)) t->notify(q);
+        },
+        EPOLLIN, /*device=*/true));
     entry.queue_kicks.push_back(std::move(kick));
   }
   IGN_TRY(transport->register_events(*registrar_));
@@ -208,6 +214,42 @@ Result<void> Machine::setup_vcpus() {
   return {};
 }
 
+void Machine::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(task_mu_);
+    tasks_.push_back(std::move(task));
+  }
+  task_evt_.signal();
+}
+
+void Machine::run_tasks() {
+  task_evt_.consume();
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(task_mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) task();
+}
+
+void Machine::stop() {
+  exit_request_->request(devices::ExitReason::Shutdown);
+}
+
+void Machine::pause() {
+  if (paused_) return;
+  for (auto& runner : runners_) runner->pause();
+  loop_.hold_devices();
+  paused_ = true;
+}
+
+void Machine::resume() {
+  if (!paused_) return;
+  loop_.release_devices();
+  for (auto& runner : runners_) runner->resume();
+  paused_ = false;
+}
+
 Result<RunOutcome> Machine::run() {
   IGN_ASSIGN_OR_RETURN(auto stop_evt, EventFd::create());
   for (auto& vcpu : vcpus_) {
@@ -224,6 +266,7 @@ Result<RunOutcome> Machine::run() {
   bool done = false;
   IGN_TRY(loop.add(exit_request_->fd(), [&](uint32_t) { done = true; }));
   IGN_TRY(loop.add(stop_evt.fd(), [&](uint32_t) { done = true; }));
+  IGN_TRY(loop.add(task_evt_.fd(), [&](uint32_t) { run_tasks(); }));
 
   // Console input: read what the serial FIFO can take; when it is full, stop reading
   // until the guest drains it (the serial signals its space fd).
@@ -261,7 +304,8 @@ Result<RunOutcome> Machine::run() {
   }();
   for (auto& runner : runners_) runner->stop();
   // The handlers above captured this frame.
-  for (int fd : {exit_request_->fd(), stop_evt.fd(), io_.console_in, serial_->space_fd()})
+  for (int fd :
+       {exit_request_->fd(), stop_evt.fd(), io_.console_in, serial_->space_fd(), task_evt_.fd()})
     loop.remove(fd);
   IGN_TRY(looped);
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,16 +41,34 @@ class Machine {
                                                  const MachineIo& io);
   ~Machine();
 
-  // Runs every vCPU until the guest reboots or powers off, or a vCPU fails.
+  // Runs every vCPU until the guest reboots or powers off, a vCPU fails, or stop().
   Result<RunOutcome> run();
+
+  // Runs `task` on the thread inside run() (the event loop), between device events.
+  // Thread-safe; this is how other threads (the API server, tests) act on a running VM.
+  void post(std::function<void()> task);
+  // Ends run() as if the guest had powered off. Thread-safe.
+  void stop();
+
+  // On the event-loop thread only (from a posted task): a real pause — every vCPU out
+  // of the guest and parked, and no device event handled until resume().
+  void pause();
+  void resume();
+  bool paused() const { return paused_; }
 
   const GuestMemory& memory() const { return memory_; }
   const x86_64::LoadedKernel& kernel() const { return kernel_; }
   const std::string& cmdline() const { return cmdline_; }
 
  private:
-  Machine(const config::VmConfig& config, const MachineIo& io, GuestMemory memory, EventLoop loop)
-      : config_(config), io_(io), memory_(std::move(memory)), loop_(std::move(loop)) {}
+  Machine(const config::VmConfig& config, const MachineIo& io, GuestMemory memory, EventLoop loop,
+          EventFd task_evt)
+      : config_(config),
+        io_(io),
+        memory_(std::move(memory)),
+        loop_(std::move(loop)),
+        task_evt_(std::move(task_evt)) {}
+  void run_tasks();
   Result<void> setup_vm();
   Result<void> setup_devices();
   Result<void> setup_virtio_devices();
@@ -84,6 +103,11 @@ class Machine {
 
   x86_64::LoadedKernel kernel_{};
   std::string cmdline_;
+
+  EventFd task_evt_;
+  std::mutex task_mu_;
+  std::vector<std::function<void()>> tasks_;
+  bool paused_ = false;
 
   std::mutex stop_mu_;
   std::optional<VcpuStop> vcpu_stop_;  // first vCPU that stopped on its own

@@ -28,6 +28,10 @@ void VcpuRunner::start() {
 void VcpuRunner::stop() {
   stopping_.store(true);
   if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(park_mu_);
+    park_cv_.notify_all();
+  }
   vcpu_.request_exit();
   // Keep kicking: the signal may land just before the thread enters KVM_RUN, where
   // immediate_exit catches it instead; either way the thread sees stopping_.
@@ -35,10 +39,41 @@ void VcpuRunner::stop() {
   thread_.join();
 }
 
+void VcpuRunner::pause() {
+  if (!thread_.joinable()) return;
+  pause_requested_.store(true);
+  vcpu_.request_exit();
+  ::pthread_kill(thread_.native_handle(), vcpu_kick_signal());
+  std::unique_lock lock(park_mu_);
+  park_cv_.wait(lock, [&] { return parked_ || stopping_.load(); });
+}
+
+void VcpuRunner::resume() {
+  std::lock_guard lock(park_mu_);
+  pause_requested_.store(false);
+  park_cv_.notify_all();
+}
+
+void VcpuRunner::park() {
+  // KVM finishes an in/mmio-read exit's instruction on the next KVM_RUN; an entry with
+  // immediate_exit set does just that and returns, leaving the state consistent.
+  vcpu_.request_exit();
+  (void)vcpu_.run();
+  std::unique_lock lock(park_mu_);
+  parked_ = true;
+  park_cv_.notify_all();
+  park_cv_.wait(lock, [&] { return !pause_requested_.load() || stopping_.load(); });
+  parked_ = false;
+}
+
 void VcpuRunner::loop() {
   std::string name = fmt::format("vcpu{}", vcpu_.id());
   ::pthread_setname_np(::pthread_self(), name.c_str());
   while (!stopping_.load()) {
+    if (pause_requested_.load()) {
+      park();
+      continue;
+    }
     auto exit = vcpu_.run();
     if (!exit.ok()) {
       on_stop_({VcpuStop::Kind::Fatal, describe(exit.error().message)});

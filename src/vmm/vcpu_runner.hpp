@@ -5,7 +5,9 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -33,12 +35,18 @@ class VcpuRunner {
   void start();
   // Kicks the vCPU out of the guest and joins its thread. Idempotent.
   void stop();
+  // Takes the vCPU out of the guest and parks its thread; returns once it is parked,
+  // with any port or MMIO access it was in the middle of completed, so its state can be
+  // read or written. A real pause: the thread sleeps, it does not spin.
+  void pause();
+  void resume();
 
   // Counters, read after stop.
   uint64_t exits() const { return exits_.load(); }
 
  private:
   void loop();
+  void park();
   // Returns false when the vCPU must stop.
   bool handle(hv::Exit& exit);
   std::string describe(const std::string& what);
@@ -49,6 +57,10 @@ class VcpuRunner {
   const GuestMemory& memory_;
   OnStop on_stop_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> pause_requested_{false};
+  std::mutex park_mu_;
+  std::condition_variable park_cv_;
+  bool parked_ = false;
   std::atomic<uint64_t> exits_{0};
   std::thread thread_;
 };

@@ -33,6 +33,14 @@
 #define IGN_OPT_TESTS "ign.tests=" /* comma-separated; default: every test not marked manual */
 #define IGN_OPT_EXIT "ign.exit="   /* reboot (default) | shutdown | triple-fault | hang */
 
+/* Options of the virtio tests. */
+#define IGN_OPT_IP "ign.ip="     /* virtio-net: the guest's address, e.g. 10.0.2.15/24 */
+#define IGN_OPT_PEER "ign.peer=" /* virtio-net: the host's address, runs a UDP echo on port 7 */
+#define IGN_OPT_VSOCK_PORT "ign.vsock.port="     /* virtio-vsock: host port to connect to */
+#define IGN_OPT_VSOCK_LISTEN "ign.vsock.listen=" /* virtio-vsock: guest port to accept on */
+#define IGN_OPT_VSOCK_BYTES "ign.vsock.bytes="   /* virtio-vsock: how much to send */
+#define IGN_OPT_EVIL_DEVICE "ign.evil.device="   /* virtio-evil: rng (default), blk, net, ... */
+
 #define IGN_EXIT_REBOOT "reboot"
 #define IGN_EXIT_SHUTDOWN "shutdown"
 #define IGN_EXIT_TRIPLE_FAULT "triple-fault"
@@ -51,10 +59,36 @@
 #define IGN_TEST_BOOTTIME "boottime"
 #define IGN_TEST_ECHO "echo"   /* manual: needs the host to type a line */
 #define IGN_TEST_FAULT "fault" /* manual: raises #UD in ring 3 on purpose */
+/* virtio-mmio device tests (manual: the host must attach the device; see README.md). */
+#define IGN_TEST_VIRTIO_DEVICES "virtio-devices" /* lists what virtio_discover finds */
+#define IGN_TEST_VIRTIO_BLK "virtio-blk"
+#define IGN_TEST_VIRTIO_NET "virtio-net"
+#define IGN_TEST_VIRTIO_VSOCK "virtio-vsock"
+#define IGN_TEST_VIRTIO_RNG "virtio-rng"
+#define IGN_TEST_VIRTIO_BALLOON "virtio-balloon"
+#define IGN_TEST_VIRTIO_EVIL "virtio-evil" /* a misbehaving driver; see tests/virtio_evil.c */
 /* Not a test: the name IGN-FAIL uses for an unexpected CPU exception. */
 #define IGN_FAIL_EXCEPTION "exception"
 
 /* Info keys the host tests look for. */
 #define IGN_INFO_ECHO_READY "echo.ready" /* printed when the guest waits for a line */
+/* virtio-balloon: the guest waits for the host to set a target (num_pages > 0) ... */
+#define IGN_INFO_BALLOON_READY "balloon.ready"
+/* ... has inflated to it and now waits for the host to lower it again (deflate). */
+#define IGN_INFO_BALLOON_INFLATED "balloon.inflated"
+/* virtio-vsock: the guest now accepts a host-initiated connection on its listen port. */
+#define IGN_INFO_VSOCK_LISTENING "vsock.listening"
+
+/* virtio-blk: the disk the host prepares holds, in every 8-byte word of 512-byte sector s, the
+ * value s (little-endian u64). The guest checks sectors [0, min(IGN_BLK_CHECK_SECTORS,
+ * capacity)) and rewrites IGN_BLK_WRITE_COUNT sectors from IGN_BLK_WRITE_FIRST with
+ * IGN_BLK_WRITE_TAG | s in every word; the host checks the file after the run. */
+#define IGN_BLK_SECTOR_SIZE 512
+#define IGN_BLK_CHECK_SECTORS 64
+#define IGN_BLK_WRITE_FIRST 32
+#define IGN_BLK_WRITE_COUNT 16
+#define IGN_BLK_WRITE_TAG 0x5752495445000000ull /* "\0\0\0ETIRW" as a little-endian u64 */
+/* virtio-net: the UDP echo port on the peer. */
+#define IGN_NET_ECHO_PORT 7
 
 #endif

@@ -86,6 +86,10 @@ static void parse_madt(struct acpi_info* acpi, uint64_t madt, uint32_t len) {
         }
         break;
       case MADT_IOAPIC:
+        if (acpi->ioapic_count < ACPI_MAX_IOAPICS) {
+          acpi->ioapics[acpi->ioapic_count].base = rd32(p + 4);
+          acpi->ioapics[acpi->ioapic_count].gsi_base = rd32(p + 8);
+        }
         if (acpi->ioapic_count++ == 0) {
           acpi->ioapic_base = rd32(p + 4);
           acpi->ioapic_gsi_base = rd32(p + 8);

@@ -9,6 +9,7 @@
 #include "layout.h"
 
 #define ACPI_MAX_TABLES 32
+#define ACPI_MAX_IOAPICS 4
 
 /* Generic Address Structure. */
 struct acpi_gas {
@@ -29,6 +30,11 @@ struct acpi_table_ref {
   bool checksum_ok;
 };
 
+struct acpi_ioapic {
+  uint64_t base;
+  uint32_t gsi_base;
+};
+
 struct acpi_info {
   const char* error; /* why discovery stopped, if it did */
   uint64_t rsdp;
@@ -43,9 +49,10 @@ struct acpi_info {
   /* MADT */
   bool have_madt;
   uint64_t lapic_base;
-  uint64_t ioapic_base;
+  uint64_t ioapic_base; /* the first I/O APIC */
   uint32_t ioapic_gsi_base;
   int ioapic_count;
+  struct acpi_ioapic ioapics[ACPI_MAX_IOAPICS]; /* all of them, up to ACPI_MAX_IOAPICS */
   int cpu_count; /* enabled local APICs (the ids fit in apic_ids up to MAX_CPUS) */
   uint32_t apic_ids[MAX_CPUS];
   uint32_t serial_gsi; /* ISA IRQ 4 after interrupt source overrides */

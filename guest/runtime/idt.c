@@ -25,6 +25,7 @@ void idt_install(void) {
   }
   set_gate(VEC_TIMER, (uint64_t)irq_timer, 0);
   set_gate(VEC_SERIAL, (uint64_t)irq_serial, 0);
+  set_gate(VEC_VIRTIO, (uint64_t)irq_virtio, 0);
   set_gate(VEC_SPURIOUS, (uint64_t)irq_spurious, 0);
   set_gate(VEC_SYSCALL, (uint64_t)syscall_entry, 3); /* int3 from ring 3 */
 }

@@ -21,6 +21,7 @@
 /* Interrupt vectors. 0-31 are exceptions. */
 #define VEC_TIMER 0x30
 #define VEC_SERIAL 0x31
+#define VEC_VIRTIO 0x32 /* every virtio-mmio device interrupt (edge, IOAPIC-routed) */
 /* Syscalls are int3 (#BP, gate DPL 3). `int n` from ring 3 would be the obvious choice, but a
  * PVM-based KVM cannot emulate it (the guest gets #UD); #BP is passed through everywhere. */
 #define VEC_SYSCALL 3

@@ -3,6 +3,7 @@
 #include "acpi.h"
 #include "apic.h"
 #include "bootinfo.h"
+#include "cmdline.h"
 #include "cpu.h"
 #include "exit.h"
 #include "guest.h"
@@ -19,39 +20,11 @@
 
 static struct guest guest;
 
-/* Calls fn for each space-separated word of the command line. */
-static void for_each_word(const char* s, size_t len, void (*fn)(struct str w, void* ctx),
-                          void* ctx) {
-  size_t i = 0;
-  while (i < len) {
-    while (i < len && s[i] == ' ') i++;
-    size_t start = i;
-    while (i < len && s[i] != ' ') i++;
-    if (i > start) fn((struct str){s + start, i - start}, ctx);
-  }
-}
-
-struct option_search {
-  const char* prefix; /* e.g. "ign.exit=" */
-  bool found;         /* the first occurrence wins */
-  struct str value;
-};
-
-static void find_option(struct str w, void* ctx) {
-  struct option_search* o = ctx;
-  if (!o->found && str_starts_with(w, o->prefix)) {
-    size_t n = strlen(o->prefix);
-    o->found = true;
-    o->value = (struct str){w.p + n, w.len - n};
-  }
-}
-
 /* The value of `prefix` (e.g. "ign.exit=") on the command line; found = false if absent. */
 static struct str option(const char* prefix, bool* found) {
-  struct option_search o = {prefix, false, {"", 0}};
-  for_each_word(guest.boot.cmdline, guest.boot.cmdline_len, find_option, &o);
-  *found = o.found;
-  return o.value;
+  struct str v = {"", 0};
+  *found = cmdline_option(&guest.boot, prefix, &v);
+  return v;
 }
 
 static void parse_exit_mode(void) {

@@ -27,7 +27,7 @@ RING0_DATA uint64_t boot_info_addr;
 RING0_DATA volatile uint32_t ap_boot_cpu;
 RING0_DATA uint32_t fault_claimed;
 RING0_DATA struct fault_info fault_record;
-RING0_DATA volatile uint64_t irq_counts[2];
+RING0_DATA volatile uint64_t irq_counts[3];
 RING0_DATA uint64_t lapic_eoi_reg = DEFAULT_LAPIC_BASE + 0xb0;
 RING0_DATA struct idt_gate idt[256];
 /* All TSSs share one I/O permission bitmap that allows every port. Hardware IOPL=3 is enough

@@ -36,7 +36,7 @@ extern uint64_t boot_info_addr;
 extern volatile uint32_t ap_boot_cpu;
 
 extern struct fault_info fault_record;
-extern volatile uint64_t irq_counts[2]; /* [0] = LAPIC timer, [1] = serial */
+extern volatile uint64_t irq_counts[3]; /* [0] = LAPIC timer, [1] = serial, [2] = virtio */
 extern uint64_t lapic_eoi_reg;          /* address the interrupt handlers write to EOI */
 extern struct idt_gate idt[256];
 
@@ -45,6 +45,7 @@ extern const uint64_t exception_stubs[32];
 void syscall_entry(void);
 void irq_timer(void);
 void irq_serial(void);
+void irq_virtio(void);
 void irq_spurious(void);
 
 /* Start-up code for APs (ap_trampoline.S), copied to AP_TRAMPOLINE_ADDR. */

@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: demo test build setup sanitize bench clean
+.PHONY: demo test build setup sanitize fuzz assets bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,8 +25,20 @@ sanitize: setup
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer on the virtio transport, queues and devices, for FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@CC=clang CXX=clang++ cmake -S fuzz -B build-fuzz -G Ninja >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@mkdir -p build-fuzz/corpus
+	@./build-fuzz/virtio_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 build-fuzz/corpus
+
+# The stock Linux kernel and initramfs the Linux boot test uses (never committed).
+assets: setup
+	@bash scripts/guest-assets.sh
+
 bench: build
 	@bash bench/boot.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

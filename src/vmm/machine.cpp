@@ -18,6 +18,7 @@
 #include "devices/legacy/acpi_sleep.hpp"
 #include "devices/legacy/boot_timer.hpp"
 #include "devices/legacy/i8042.hpp"
+#include "devices/virtio/block/block.hpp"
 #include "devices/virtio/rng/rng.hpp"
 #include "vmm/cpu_template.hpp"
 #include "vmm/event_loop.hpp"
@@ -116,6 +117,17 @@ class LoopRegistrar final : public devices::virtio::EventRegistrar {
 
 Result<void> Machine::setup_virtio_devices() {
   registrar_ = std::make_unique<LoopRegistrar>(loop_);
+  // The root drive first, so it is the guest's first disk (/dev/vda), as in Firecracker.
+  std::vector<const config::Drive*> drives;
+  for (const auto& d : config_.drives)
+    if (d.is_root_device) drives.push_back(&d);
+  for (const auto& d : config_.drives)
+    if (!d.is_root_device) drives.push_back(&d);
+  for (const config::Drive* d : drives) {
+    auto block = devices::virtio::Block::create(*d);
+    if (!block.ok()) return context(block.error(), "drive " + d->drive_id);
+    IGN_TRY(add_virtio_device(std::move(block).value()));
+  }
   if (config_.entropy) IGN_TRY(add_virtio_device(std::make_unique<devices::virtio::Rng>()));
   return {};
 }

@@ -18,6 +18,7 @@
 #include "devices/legacy/acpi_sleep.hpp"
 #include "devices/legacy/boot_timer.hpp"
 #include "devices/legacy/i8042.hpp"
+#include "devices/virtio/balloon/balloon.hpp"
 #include "devices/virtio/block/block.hpp"
 #include "devices/virtio/rng/rng.hpp"
 #include "vmm/cpu_template.hpp"
@@ -129,6 +130,12 @@ Result<void> Machine::setup_virtio_devices() {
     IGN_TRY(add_virtio_device(std::move(block).value()));
   }
   if (config_.entropy) IGN_TRY(add_virtio_device(std::make_unique<devices::virtio::Rng>()));
+  if (config_.balloon) {
+    IGN_ASSIGN_OR_RETURN(auto balloon, devices::virtio::Balloon::create(
+                                           *config_.balloon, config_.machine_config.mem_size_mib));
+    balloon_ = balloon.get();
+    IGN_TRY(add_virtio_device(std::move(balloon)));
+  }
   return {};
 }
 

@@ -14,6 +14,7 @@
 #include "arch/x86_64/kernel_loader.hpp"
 #include "devices/bus.hpp"
 #include "devices/legacy/serial.hpp"
+#include "devices/virtio/balloon/balloon.hpp"
 #include "devices/virtio/mmio_transport.hpp"
 #include "devices/vm_exit.hpp"
 #include "hv/hypervisor.hpp"
@@ -100,6 +101,7 @@ class Machine {
   };
   std::vector<VirtioSlot> virtio_;
   std::unique_ptr<devices::virtio::EventRegistrar> registrar_;
+  devices::virtio::Balloon* balloon_ = nullptr;  // owned by its transport; for the API
 
   x86_64::LoadedKernel kernel_{};
   std::string cmdline_;

@@ -31,13 +31,21 @@ constexpr uint64_t kPage = 4096;
 // What ignition must hand over and the kernel must echo. noxsave: this KVM cannot emulate
 // xrstor. No keep_bootcon: the real console would print everything a second time.
 const std::string kCmdline = "console=ttyS0 earlyprintk=serial,ttyS0 ignore_loglevel noxsave";
-// This host reaches the emulation stop after ~150 s (bzImage decompression alone is ~60 s);
-// on a KVM that runs the kernel natively, the whole boot takes a few seconds.
+// This host reaches the emulation stop 150-190 s after start from the bzImage (its
+// decompressor alone takes ~100 s) when the machine is otherwise quiet, ~100 s from the ELF;
+// more under load. A KVM that runs the kernel needs seconds. Stays under CTest's 300 s.
 constexpr int kDefaultTimeoutSeconds = 280;
 
 fs::path assets_dir() {
   if (const char* dir = std::getenv("IGNITION_GUEST_ASSETS")) return dir;
   return fs::path(test::source_dir()) / "assets";
+}
+
+// vmlinuz (the bzImage) by default; "vmlinux" boots the ELF that guest-assets.sh
+// decompresses from it, skipping ~100 s of emulated decompressor here.
+std::string kernel_file() {
+  const char* name = std::getenv("IGNITION_LINUX_KERNEL");
+  return name && *name ? name : "vmlinuz";
 }
 
 int timeout_seconds() {
@@ -107,8 +115,8 @@ class Facts {
 
 // "Command line: ..." — the kernel's echo of boot_params.cmd_line_ptr.
 void check_cmdline(const std::vector<std::string>& log, Facts& facts) {
-  auto m = find_line(log, std::regex(R"(\] Command line: (.*)$)"));
   const int before = failures();
+  auto m = find_line(log, std::regex(R"(\] Command line: (.*)$)"));
   ASSERT_TRUE(m) << "kernel never printed its command line";
   EXPECT_NE((*m)[1].str().find(kCmdline), std::string::npos)
       << "kernel saw \"" << (*m)[1] << "\", expected it to contain \"" << kCmdline << "\"";
@@ -230,7 +238,7 @@ std::optional<EmulationStop> find_emulation_stop(const std::vector<std::string>&
 TEST(LinuxBoot, StockKernelAcceptsBootParameters) {
   // For runs that cannot spend the minutes this takes here (e.g. a second, sanitized pass).
   if (std::getenv("IGNITION_SKIP_LINUX_BOOT")) GTEST_SKIP() << "IGNITION_SKIP_LINUX_BOOT is set";
-  const fs::path kernel = assets_dir() / "vmlinuz";
+  const fs::path kernel = assets_dir() / kernel_file();
   const fs::path initrd = assets_dir() / "initrd.cpio.gz";
   if (!fs::exists(kernel) || !fs::exists(initrd))
     GTEST_SKIP() << "Linux guest assets missing (" << kernel << ", " << initrd
@@ -259,6 +267,13 @@ TEST(LinuxBoot, StockKernelAcceptsBootParameters) {
   // Console and ignition's own messages, interleaved as written.
   const auto log = lines_of(r.output);
   Facts facts;
+  // Nothing from the kernel at all (still in the bzImage decompressor, or never entered):
+  // one clear failure instead of one per missing line.
+  if (!find_line(log, std::regex(R"(\] Linux version )"))) {
+    FAIL() << "the kernel printed nothing (no 'Linux version' line): " << r.describe()
+           << "\nlast output lines:\n"
+           << tail(log, 30);
+  }
   check_cmdline(log, facts);
   auto usable = check_e820(log, facts);
   check_initrd(log, usable, fs::file_size(initrd), facts);
@@ -275,12 +290,18 @@ TEST(LinuxBoot, StockKernelAcceptsBootParameters) {
     EXPECT_TRUE(r.exited_ok()) << "ignition should exit 0 after poweroff -f: " << r.describe();
     EXPECT_NE(r.output.find("IGNITION-NPROC=" + std::to_string(kVcpus)), std::string::npos)
         << "init did not see " << kVcpus << " CPUs";
+    // Past the point this host reaches: the APs started (INIT/SIPI) and the DSDT's AML loaded.
+    EXPECT_TRUE(find_line(log, std::regex("smp: Brought up 1 node, " + std::to_string(kVcpus))))
+        << "not all vCPUs came up";
+    EXPECT_TRUE(find_line(log, std::regex("ACPI AML tables successfully acquired and loaded")))
+        << "the DSDT was not loaded";
     auto cmd = find_line(log, std::regex(R"(IGNITION-CMDLINE=(.*)$)"));
     EXPECT_TRUE(cmd && (*cmd)[1].str().find(kCmdline) != std::string::npos);
     if (failures() == before_ending)
-      facts.verified("init ran with " + std::to_string(kVcpus) + " CPUs");
-    std::printf("case: full boot (init reached) in %.0f s\nverified: %s\n", seconds(r),
-                facts.summary().c_str());
+      facts.verified("both CPUs up, DSDT loaded, init ran with " + std::to_string(kVcpus) +
+                     " CPUs");
+    std::printf("case: full boot (init reached) of %s in %.0f s\nverified: %s\n",
+                kernel.filename().c_str(), seconds(r), facts.summary().c_str());
   } else if (emulation_stop) {
     // This host's KVM: the kernel gets past the boot parameters, then meets an
     // instruction the nested hypervisor cannot emulate.
@@ -288,9 +309,9 @@ TEST(LinuxBoot, StockKernelAcceptsBootParameters) {
         << "ignition exits 2 when the guest stops on a fault: " << r.describe();
     std::string where = emulation_stop->rip + " (" + emulation_stop->instruction + ")";
     std::printf(
-        "case: KVM emulation stop after %.0f s\nverified: %s; not verified on this host: init "
+        "case: KVM emulation stop, %s, after %.0f s\nverified: %s; not verified on this host: init "
         "(KVM emulation stop at RIP %s)\n",
-        seconds(r), facts.summary().c_str(), where.c_str());
+        kernel.filename().c_str(), seconds(r), facts.summary().c_str(), where.c_str());
   } else {
     ADD_FAILURE() << "boot ended neither in init nor in the known emulation stop: " << r.describe()
                   << "\nverified so far: " << facts.summary() << "\nlast output lines:\n"

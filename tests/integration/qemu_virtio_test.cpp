@@ -27,6 +27,7 @@
 #include "../../guest/include/ign_protocol.h"
 #include "support/guest_report.hpp"
 #include "support/paths.hpp"
+#include "support/pattern_disk.hpp"
 #include "support/process.hpp"
 
 namespace ignition::test {
@@ -139,41 +140,6 @@ class TempDir {
   std::string path_;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-uint64_t word_at(const std::string& data, size_t offset) {
-  uint64_t v = 0;
-  if (offset + 8 <= data.size()) std::memcpy(&v, data.data() + offset, 8);
-  return v;
-}
-
-// The disk the guest expects: every word of sector s is s (IGN_BLK_* in ign_protocol.h).
-void write_pattern_disk(const std::string& path) {
-  std::string data(kDiskSectors * IGN_BLK_SECTOR_SIZE, '\0');
-  for (uint64_t s = 0; s < kDiskSectors; s++) {
-    for (size_t w = 0; w < IGN_BLK_SECTOR_SIZE / 8; w++) {
-      std::memcpy(data.data() + s * IGN_BLK_SECTOR_SIZE + w * 8, &s, 8);
-    }
-  }
-  std::ofstream(path, std::ios::binary) << data;
-}
-
-// The first sector whose content differs from what the guest should have left; -1 if none.
-int64_t first_unexpected_sector(const std::string& disk, bool written) {
-  if (disk.size() != kDiskSectors * IGN_BLK_SECTOR_SIZE) return 0;
-  for (uint64_t s = 0; s < kDiskSectors; s++) {
-    bool rewritten =
-        written && s >= IGN_BLK_WRITE_FIRST && s < IGN_BLK_WRITE_FIRST + IGN_BLK_WRITE_COUNT;
-    uint64_t want = rewritten ? (IGN_BLK_WRITE_TAG | s) : s;
-    for (size_t w = 0; w < IGN_BLK_SECTOR_SIZE / 8; w++) {
-      if (word_at(disk, s * IGN_BLK_SECTOR_SIZE + w * 8) != want) return static_cast<int64_t>(s);
-    }
-  }
-  return -1;
-}
 
 class QemuVirtioTest : public ::testing::Test {
  protected:
@@ -254,7 +220,7 @@ TEST_F(QemuVirtioTest, BlkReadsWritesFlushesAndRefusesOutOfRange) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string disk = dir.file("disk.img");
-  write_pattern_disk(disk);
+  write_pattern_disk(disk, kDiskSectors);
   VirtioRun o;
   o.tests = IGN_TEST_VIRTIO_BLK;
   o.devices = {"-drive", "id=d0,if=none,format=raw,file=" + disk, "-device",
@@ -274,14 +240,14 @@ TEST_F(QemuVirtioTest, BlkReadsWritesFlushesAndRefusesOutOfRange) {
   EXPECT_EQ(r.info("blk.id"), "ign-blk-0");
   EXPECT_EQ(r.info("blk.straddle"), "ioerr");
   EXPECT_GE(std::stoi(r.info("blk.irqs").value_or("0")), 1);
-  EXPECT_EQ(first_unexpected_sector(read_file(disk), true), -1) << "the guest's writes";
+  EXPECT_EQ(first_unexpected_sector(disk, true, kDiskSectors), -1) << "the guest's writes";
 }
 
 TEST_F(QemuVirtioTest, BlkReadOnlyDiskRefusesWrites) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string disk = dir.file("disk.img");
-  write_pattern_disk(disk);
+  write_pattern_disk(disk, kDiskSectors);
   VirtioRun o;
   o.tests = IGN_TEST_VIRTIO_BLK;
   o.devices = {"-drive", "id=d0,if=none,format=raw,readonly=on,file=" + disk, "-device",
@@ -292,7 +258,7 @@ TEST_F(QemuVirtioTest, BlkReadOnlyDiskRefusesWrites) {
   EXPECT_EQ(r.info("blk.ro"), "1");
   EXPECT_EQ(r.info("blk.ro_write"), "ioerr");
   EXPECT_FALSE(r.has_info("blk.written"));
-  EXPECT_EQ(first_unexpected_sector(read_file(disk), false), -1) << "the disk must be unchanged";
+  EXPECT_EQ(first_unexpected_sector(disk, false, kDiskSectors), -1) << "the disk must be unchanged";
 }
 
 // A network namespace with a TAP device for QEMU's tap netdev: the host side of the guest's
@@ -537,7 +503,7 @@ TEST_F(QemuVirtioTest, EvilDriverCasesAndQemusReactions) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   std::string disk = dir.file("disk.img");
-  write_pattern_disk(disk);
+  write_pattern_disk(disk, kDiskSectors);
   struct Case {
     const char* device;
     std::vector<std::string> args;

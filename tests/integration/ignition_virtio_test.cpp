@@ -1,0 +1,125 @@
+// The test guests' virtio driver against ignition's own devices: the same guest tests
+// that pass on QEMU's devices (qemu_virtio_test.cpp) must pass here.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "ign_protocol.h"
+#include "support/guest_report.hpp"
+#include "support/paths.hpp"
+#include "support/pattern_disk.hpp"
+#include "support/process.hpp"
+
+namespace ignition::test {
+namespace {
+
+struct VmRun {
+  ProcessResult process;
+  GuestReport report;
+  std::string explain() const { return process.describe() + "\n" + process.output; }
+};
+
+class IgnitionVirtio : public ::testing::Test {
+ protected:
+  // Per-test names: CTest runs the tests of this file in parallel processes.
+  std::string path(const std::string& name) {
+    return ::testing::TempDir() + "ign-virtio-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" + name;
+  }
+
+  // Boots the test guest with `devices` (JSON members for the config file) and `tests`.
+  VmRun boot(const std::string& devices, const std::string& tests, const std::string& extra = "") {
+    std::string config = path("vm.json");
+    std::ofstream(config) << R"({"boot-source": {"kernel_image_path": ")"
+                          << guest_image("ignition-test.elf") << R"(", "boot_args": "ign.tests=)"
+                          << tests << " " << extra << R"("},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 128})"
+                          << (devices.empty() ? "" : ", ") << devices << "}";
+    ProcessOptions options;
+    options.argv = {ignition_binary(), "--config-file", config};
+    options.timeout = std::chrono::seconds(60);
+    auto result = run_process(options);
+    EXPECT_TRUE(result.ok());
+    if (!result.ok()) return {};
+    return {*result, parse_guest_report(result->output)};
+  }
+
+  std::string drive(const std::string& id, const std::string& file, bool root, bool ro) {
+    return R"({"drive_id": ")" + id + R"(", "path_on_host": ")" + file +
+           R"(", "is_root_device": )" + (root ? "true" : "false") +
+           R"(, "is_read_only": )" + (ro ? "true" : "false") + R"(, "cache_type": "Writeback"})";
+  }
+};
+
+TEST_F(IgnitionVirtio, DevicesAreFoundOnTheCommandLine) {
+  std::string disk = path("disk0.img");
+  write_pattern_disk(disk);
+  auto run = boot(R"("drives": [)" + drive("rootfs", disk, true, false) + R"(], "entropy": {})",
+                  std::string(IGN_TEST_CMDLINE) + "," + IGN_TEST_VIRTIO_DEVICES);
+  ASSERT_TRUE(run.process.exited_ok()) << run.explain();
+  EXPECT_TRUE(run.report.passed(IGN_TEST_VIRTIO_DEVICES)) << run.explain();
+  EXPECT_EQ(run.report.info("virtio.count"), "2") << run.explain();
+  auto cmdline = run.report.info("cmdline").value_or("");
+  EXPECT_NE(cmdline.find("virtio_mmio.device=4K@0xd0001000:5"), std::string::npos) << cmdline;
+  EXPECT_NE(cmdline.find("virtio_mmio.device=4K@0xd0002000:6"), std::string::npos) << cmdline;
+}
+
+TEST_F(IgnitionVirtio, RngGivesEntropyPolledAndByInterrupt) {
+  auto run = boot(R"("entropy": {})", IGN_TEST_VIRTIO_RNG);
+  ASSERT_TRUE(run.process.exited_ok()) << run.explain();
+  EXPECT_TRUE(run.report.passed(IGN_TEST_VIRTIO_RNG)) << run.explain();
+  // "0x120000000 offered=...": VERSION_1 and EVENT_IDX negotiated.
+  uint64_t features = std::stoull(run.report.info("rng.features").value_or("0"), nullptr, 16);
+  EXPECT_EQ(features, (1ULL << 32) | (1ULL << 29)) << run.explain();
+}
+
+TEST_F(IgnitionVirtio, BlkReadsWritesFlushesAndRefusesOutOfRange) {
+  std::string disk = path("disk1.img");
+  write_pattern_disk(disk);
+  auto run = boot(R"("drives": [)" + drive("ign_blk_0", disk, true, false) + "]",
+                  IGN_TEST_VIRTIO_BLK);
+  ASSERT_TRUE(run.process.exited_ok()) << run.explain();
+  const auto& r = run.report;
+  ASSERT_TRUE(r.passed(IGN_TEST_VIRTIO_BLK)) << run.explain();
+  EXPECT_EQ(r.info("blk.capacity"), std::to_string(kPatternDiskSectors));
+  EXPECT_EQ(r.info("blk.ro"), "0");
+  EXPECT_EQ(r.info("blk.flush"), "ok");
+  EXPECT_EQ(r.info("blk.id"), "ign_blk_0");
+  EXPECT_EQ(r.info("blk.straddle"), "ioerr");
+  EXPECT_GE(std::stoi(r.info("blk.irqs").value_or("0")), 1);
+  EXPECT_EQ(first_unexpected_sector(disk, true), -1) << "the guest's writes reached the file";
+}
+
+TEST_F(IgnitionVirtio, BlkReadOnlyDriveRefusesWrites) {
+  std::string disk = path("disk2.img");
+  write_pattern_disk(disk);
+  auto run = boot(R"("drives": [)" + drive("ro", disk, true, true) + "]", IGN_TEST_VIRTIO_BLK);
+  ASSERT_TRUE(run.process.exited_ok()) << run.explain();
+  ASSERT_TRUE(run.report.passed(IGN_TEST_VIRTIO_BLK)) << run.explain();
+  EXPECT_EQ(run.report.info("blk.ro"), "1");
+  EXPECT_EQ(run.report.info("blk.ro_write"), "ioerr");
+  EXPECT_EQ(first_unexpected_sector(disk, false), -1) << "a read-only disk is unchanged";
+}
+
+TEST_F(IgnitionVirtio, EvilDriverIsRejectedAndTheDeviceRecovers) {
+  std::string disk = path("disk3.img");
+  write_pattern_disk(disk);
+  for (std::string device : {"rng", "blk"}) {
+    SCOPED_TRACE(device);
+    auto run = boot(R"("drives": [)" + drive("evil", disk, true, false) + R"(], "entropy": {})",
+                    IGN_TEST_VIRTIO_EVIL, std::string(IGN_OPT_EVIL_DEVICE) + device);
+    ASSERT_TRUE(run.process.exited_ok()) << "the VMM must survive\n" << run.explain();
+    const auto& r = run.report;
+    ASSERT_TRUE(r.complete()) << run.explain();
+    EXPECT_TRUE(r.passed(IGN_TEST_VIRTIO_EVIL)) << run.explain();
+    for (const char* wild : {"beyond_ram", "mmio_gap", "addr_wrap", "looped_chain",
+                             "next_out_of_range", "head_out_of_range", "avail_idx_jump"}) {
+      auto what = r.info(std::string("evil.") + wild).value_or("");
+      EXPECT_NE(what.find("-> rejected"), std::string::npos) << wild << ": " << what;
+    }
+    EXPECT_EQ(r.info("evil.recovered").value_or("").rfind("yes ", 0), 0u) << run.explain();
+  }
+}
+
+}  // namespace
+}  // namespace ignition::test

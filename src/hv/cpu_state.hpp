@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace ignition::hv {
@@ -64,6 +65,58 @@ struct Fpu {
 // Local APIC register page (KVM_GET_LAPIC layout: 1 KiB of registers).
 struct LapicState {
   std::array<uint8_t, 1024> regs;
+};
+
+// ---- the rest of a vCPU's state, for snapshots ----
+//
+// Some parts are opaque bytes in the hypervisor's own layout (XSAVE area, pending events):
+// describing them field by field would buy nothing, since only the same backend can load
+// them again. A snapshot holding them is therefore specific to its backend (see
+// Hypervisor::state_tag()).
+
+// Extended control registers (XCR0 is the one that exists today).
+struct Xcr {
+  uint32_t index;
+  uint64_t value;
+};
+
+struct DebugRegs {
+  std::array<uint64_t, 4> db;  // DR0-DR3
+  uint64_t dr6, dr7;
+  uint64_t flags;
+};
+
+// Multiprocessing state, numbered as KVM numbers it; values not named here (other
+// architectures, newer kernels) are carried through unchanged.
+enum class MpState : uint32_t {
+  Runnable = 0,
+  Uninitialized = 1,  // an AP waiting for INIT/SIPI
+  InitReceived = 2,
+  Halted = 3,
+  SipiReceived = 4,
+};
+
+// Everything that makes up one vCPU, as Vcpu::save_state() reads it and
+// Vcpu::restore_state() loads it (in the order the hypervisor needs).
+struct VcpuState {
+  std::vector<CpuidEntry> cpuid;
+  MpState mp_state = MpState::Runnable;
+  Regs regs{};
+  Sregs sregs{};
+  // The XSAVE area in the hardware XSAVE format (x87, SSE and every enabled extended
+  // component); at least 4 KiB. Supersedes Fpu. (KVM_SET_FPU does not set XSTATE_BV, so on
+  // an XSAVE host XMM values given to set_fpu() alone read back here as zero.)
+  std::vector<uint8_t> xsave;
+  std::vector<Xcr> xcrs;
+  DebugRegs debug_regs{};
+  LapicState lapic{};
+  // In restore order: IA32_TSC before IA32_TSC_DEADLINE. A deadline of 0 is saved as the
+  // TSC's value (Firecracker's fix for guests that lost their timer across a restore).
+  std::vector<Msr> msrs;
+  // Pending exception, interrupt and NMI, interrupt shadow, SMM (struct kvm_vcpu_events).
+  std::vector<uint8_t> events;
+  // The guest's TSC frequency; absent when the hypervisor cannot say.
+  std::optional<uint32_t> tsc_khz;
 };
 
 }  // namespace ignition::hv

@@ -8,11 +8,13 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "base/result.hpp"
 #include "hv/cpu_state.hpp"
+#include "hv/vm_state.hpp"
 
 namespace ignition::hv {
 
@@ -80,6 +82,43 @@ class Vcpu {
   virtual Result<void> set_lapic(const LapicState& lapic) = 0;
   // Guest-virtual to guest-physical, through the guest's current page tables.
   virtual Result<uint64_t> translate(uint64_t gva) = 0;
+
+  // ---- snapshot state ----
+  // These have defaults that fail with "not supported", so a backend (or a test double)
+  // can grow them one at a time. Call them only while the vCPU is not running.
+
+  // The whole vCPU, read in the order the hypervisor needs (MP state first, pending events
+  // last), after completing the exit last returned by run() so that no I/O is half done.
+  // `msr_indexes` is what to save (x86_64::snapshot_msr_list); every one must be readable.
+  virtual Result<VcpuState> save_state(std::span<const uint32_t> msr_indexes);
+  // Loads a saved vCPU into a fresh vCPU, or into the one it was saved from to roll it back
+  // (KVM refuses a different CPUID once a vCPU has run), in dependency order:
+  // CPUID, MP state, regs, sregs (APIC base), XSAVE, XCRs, debug registers, LAPIC, MSRs
+  // (TSC before TSC deadline), pending events; then tells a kvmclock guest it was paused.
+  // Fails if the saved TSC frequency differs and the hypervisor cannot scale the TSC.
+  virtual Result<void> restore_state(const VcpuState& state);
+
+  // Completes the exit last returned by run() without executing guest code: the value of
+  // an IoIn/MmioRead reaches the guest and RIP moves past the instruction.
+  virtual Result<void> complete_pending_exit();
+  // Tells a guest using kvmclock that it was paused (so its soft-lockup watchdog does not
+  // fire on resume). Succeeds, doing nothing, when the guest does not use kvmclock.
+  virtual Result<void> kvmclock_ctrl();
+
+  virtual Result<MpState> get_mp_state();
+  virtual Result<void> set_mp_state(MpState state);
+  virtual Result<std::vector<uint8_t>> get_xsave();
+  virtual Result<void> set_xsave(std::span<const uint8_t> xsave);
+  virtual Result<std::vector<Xcr>> get_xcrs();
+  virtual Result<void> set_xcrs(std::span<const Xcr> xcrs);
+  virtual Result<DebugRegs> get_debug_regs();
+  virtual Result<void> set_debug_regs(const DebugRegs& regs);
+  virtual Result<std::vector<uint8_t>> get_vcpu_events();
+  virtual Result<void> set_vcpu_events(std::span<const uint8_t> events);
+  // The CPUID table in effect (what set_cpuid() last gave, as the hypervisor keeps it).
+  virtual Result<std::vector<CpuidEntry>> get_cpuid();
+  virtual Result<uint32_t> get_tsc_khz();
+  virtual Result<void> set_tsc_khz(uint32_t khz);
 };
 
 class Vm {
@@ -108,6 +147,18 @@ class Vm {
   virtual Result<void> set_clock(uint64_t ns) = 0;
 
   virtual Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) = 0;
+
+  // ---- snapshot state (defaults fail with "not supported", as for Vcpu) ----
+  // Irqchip, PIT and clock. Needs create_irqchip(); call with every vCPU stopped.
+  virtual Result<VmState> save_state();
+  // Loads saved chips and clock into this VM. The irqchip must exist; restore the vCPUs
+  // first (Firecracker's order).
+  virtual Result<void> restore_state(const VmState& state, ClockRestore clock);
+  Result<void> restore_state(const VmState& state) {
+    return restore_state(state, ClockRestore::Continue);
+  }
+  virtual Result<ClockState> get_clock_state();
+  virtual Result<void> set_clock_state(const ClockState& clock, ClockRestore mode);
 };
 
 class Hypervisor {
@@ -118,6 +169,9 @@ class Hypervisor {
   virtual Result<std::vector<CpuidEntry>> supported_cpuid() = 0;
   // MSR indexes the hypervisor can save and restore.
   virtual Result<std::vector<uint32_t>> msr_index_list() = 0;
+  // Names the layout of the opaque parts of VcpuState and VmState (e.g. "x86_64-kvm"):
+  // a snapshot can only be restored by a backend with the same tag.
+  virtual std::string_view state_tag() const = 0;
 };
 
 // The backend for this host (KVM on Linux): opens /dev/kvm and checks the API version.

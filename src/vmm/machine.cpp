@@ -20,7 +20,9 @@
 #include "devices/legacy/i8042.hpp"
 #include "devices/virtio/balloon/balloon.hpp"
 #include "devices/virtio/block/block.hpp"
+#include "devices/virtio/net/net.hpp"
 #include "devices/virtio/rng/rng.hpp"
+#include "devices/virtio/vsock/vsock.hpp"
 #include "vmm/cpu_template.hpp"
 #include "vmm/event_loop.hpp"
 
@@ -128,6 +130,14 @@ Result<void> Machine::setup_virtio_devices() {
     auto block = devices::virtio::Block::create(*d);
     if (!block.ok()) return context(block.error(), "drive " + d->drive_id);
     IGN_TRY(add_virtio_device(std::move(block).value()));
+  }
+  for (const auto& iface : config_.network_interfaces) {
+    IGN_ASSIGN_OR_RETURN(auto net, devices::virtio::Net::create(iface));
+    IGN_TRY(add_virtio_device(std::move(net)));
+  }
+  if (config_.vsock) {
+    IGN_ASSIGN_OR_RETURN(auto vsock, devices::virtio::Vsock::create(*config_.vsock));
+    IGN_TRY(add_virtio_device(std::move(vsock)));
   }
   if (config_.entropy) IGN_TRY(add_virtio_device(std::make_unique<devices::virtio::Rng>()));
   if (config_.balloon) {

@@ -2,10 +2,15 @@
 // that pass on QEMU's devices (qemu_virtio_test.cpp) must pass here.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "ign_protocol.h"
 #include "support/guest_report.hpp"
+#include "support/net_peer.hpp"
 #include "support/paths.hpp"
 #include "support/pattern_disk.hpp"
 #include "support/process.hpp"
@@ -27,8 +32,10 @@ class IgnitionVirtio : public ::testing::Test {
            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" + name;
   }
 
-  // Boots the test guest with `devices` (JSON members for the config file) and `tests`.
-  VmRun boot(const std::string& devices, const std::string& tests, const std::string& extra = "") {
+  // Boots the test guest with `devices` (JSON members for the config file) and `tests`;
+  // `prefix` wraps the command (e.g. to run inside a network namespace).
+  VmRun boot(const std::string& devices, const std::string& tests, const std::string& extra = "",
+             std::vector<std::string> prefix = {}) {
     std::string config = path("vm.json");
     std::ofstream(config) << R"({"boot-source": {"kernel_image_path": ")"
                           << guest_image("ignition-test.elf") << R"(", "boot_args": "ign.tests=)"
@@ -36,7 +43,8 @@ class IgnitionVirtio : public ::testing::Test {
         "machine-config": {"vcpu_count": 1, "mem_size_mib": 128})"
                           << (devices.empty() ? "" : ", ") << devices << "}";
     ProcessOptions options;
-    options.argv = {ignition_binary(), "--config-file", config};
+    options.argv = prefix;
+    options.argv.insert(options.argv.end(), {ignition_binary(), "--config-file", config});
     options.timeout = std::chrono::seconds(60);
     auto result = run_process(options);
     EXPECT_TRUE(result.ok());
@@ -119,6 +127,48 @@ TEST_F(IgnitionVirtio, EvilDriverIsRejectedAndTheDeviceRecovers) {
     }
     EXPECT_EQ(r.info("evil.recovered").value_or("").rfind("yes ", 0), 0u) << run.explain();
   }
+}
+
+TEST_F(IgnitionVirtio, NetResolvesArpAndGetsItsUdpEchoed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace and a TAP device";
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0) GTEST_SKIP() << "no usable /dev/net/tun";
+  auto python = find_program("python3");
+  if (!find_program("ip") || !python) GTEST_SKIP() << "needs iproute2 and python3";
+  NetNamespace ns;
+  ASSERT_TRUE(ns.ok()) << ns.error();
+
+  std::atomic<bool> peer_ready{false};
+  std::optional<ProcessResult> peer;
+  std::thread peer_thread([&] {
+    ProcessOptions p;
+    p.argv = ns.exec({*python, "-c", kEchoPeer, "10.0.2.15", "10.0.2.2", NetNamespace::kTap});
+    p.timeout = std::chrono::seconds(40);
+    p.on_line = [&](std::string_view line) {
+      if (line == "ready") peer_ready = true;
+      return LineAction{};
+    };
+    auto r = run_process(p);
+    if (r.ok()) peer = std::move(*r);
+  });
+  for (int i = 0; i < 500 && !peer_ready; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  auto run = boot(std::string(R"("network-interfaces": [{"iface_id": "eth0", "host_dev_name": ")") +
+                      NetNamespace::kTap + R"(", "guest_mac": "52:54:00:12:34:56"}])",
+                  IGN_TEST_VIRTIO_NET,
+                  std::string(IGN_OPT_IP) + "10.0.2.15/24 " + IGN_OPT_PEER + "10.0.2.2",
+                  ns.exec({}));
+  peer_thread.join();
+  ASSERT_TRUE(peer_ready);
+  ASSERT_TRUE(peer.has_value());
+  const auto& r = run.report;
+  ASSERT_TRUE(r.complete()) << run.explain() << "\n--- peer:\n" << peer->output;
+  EXPECT_TRUE(r.passed(IGN_TEST_VIRTIO_NET)) << run.explain() << "\n--- peer:\n" << peer->output;
+  EXPECT_EQ(r.info("net.mac"), "52:54:00:12:34:56");
+  EXPECT_EQ(r.info("net.echo").value_or("").rfind("ignition virtio-net echo ", 0), 0u);
+  EXPECT_NE(peer->output.find("arp-reply 52:54:00:12:34:56"), std::string::npos) << peer->output;
+  EXPECT_NE(peer->output.find("echoed ignition virtio-net echo "), std::string::npos)
+      << peer->output;
 }
 
 }  // namespace

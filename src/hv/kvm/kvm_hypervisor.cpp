@@ -52,6 +52,8 @@ class KvmHypervisor final : public Hypervisor {
     return std::vector<uint32_t>(buf.entries(), buf.entries() + buf.header()->nmsrs);
   }
 
+  std::string_view state_tag() const override { return "x86_64-kvm"; }
+
  private:
   UniqueFd fd_;
   KvmCaps caps_;
@@ -79,6 +81,7 @@ Result<std::unique_ptr<Hypervisor>> open_hypervisor() {
   int sync = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
   caps.sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
   caps.exit_on_emulation_failure = kvm::has_cap(fd.get(), KVM_CAP_EXIT_ON_EMULATION_FAILURE);
+  caps.tsc_control = kvm::has_cap(fd.get(), KVM_CAP_TSC_CONTROL);
   return std::unique_ptr<Hypervisor>(new kvm::KvmHypervisor(std::move(fd), caps));
 }
 

@@ -1,3 +1,4 @@
+// The KVM vCPU: creation, KVM_RUN and exit decoding, registers, MSRs, CPUID and LAPIC.
 #include "hv/kvm/kvm_vcpu.hpp"
 
 #include "hv/kvm/flex_arrays.hpp"
@@ -5,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ignition::hv::kvm {
@@ -71,17 +73,19 @@ const char* internal_error_name(uint32_t suberror) {
   }
 }
 
+// KVM refuses 256 or more MSRs in one KVM_GET_MSRS/KVM_SET_MSRS (MAX_IO_MSRS).
+constexpr size_t kMaxMsrsPerCall = 255;
+
 }  // namespace
 
-Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(int vm_fd, uint32_t id, size_t run_size,
-                                                 bool sync_regs) {
+Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(int vm_fd, uint32_t id, const KvmCaps& caps) {
   UniqueFd fd(::ioctl(vm_fd, KVM_CREATE_VCPU, static_cast<unsigned long>(id)));
   if (!fd.valid()) return err("KVM_CREATE_VCPU {}: {}", id, errno_string());
-  void* run = ::mmap(nullptr, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  void* run = ::mmap(nullptr, caps.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (run == MAP_FAILED) return err("mmap kvm_run for vCPU {}: {}", id, errno_string());
   auto* kvm_run_page = static_cast<kvm_run*>(run);
-  if (sync_regs) kvm_run_page->kvm_valid_regs = KVM_SYNC_X86_REGS;
-  return std::unique_ptr<KvmVcpu>(new KvmVcpu(std::move(fd), id, kvm_run_page, run_size, sync_regs));
+  if (caps.sync_regs) kvm_run_page->kvm_valid_regs = KVM_SYNC_X86_REGS;
+  return std::unique_ptr<KvmVcpu>(new KvmVcpu(std::move(fd), id, kvm_run_page, caps));
 }
 
 KvmVcpu::~KvmVcpu() { ::munmap(run_, run_size_); }
@@ -164,8 +168,17 @@ Result<void> KvmVcpu::set_regs(const Regs& regs) {
     synced_regs_valid_ = true;
     return {};
   }
+  return set_regs_now(regs);
+}
+
+Result<void> KvmVcpu::set_regs_now(const Regs& regs) {
   kvm_regs r = to_kvm(regs);
   if (::ioctl(fd_.get(), KVM_SET_REGS, &r) < 0) return err("KVM_SET_REGS: {}", errno_string());
+  // A deferred write still in the kvm_run page would overwrite these on the next run.
+  if (sync_regs_) {
+    run_->kvm_dirty_regs &= ~static_cast<uint64_t>(KVM_SYNC_X86_REGS);
+    synced_regs_valid_ = false;
+  }
   return {};
 }
 
@@ -251,27 +264,38 @@ Result<void> KvmVcpu::set_fpu(const Fpu& f) {
 
 
 Result<void> KvmVcpu::set_msrs(std::span<const Msr> msrs) {
-  FlexBuffer<MsrsHeader, kvm_msr_entry> buf(msrs.size());
-  buf.header()->nmsrs = static_cast<uint32_t>(msrs.size());
-  for (size_t i = 0; i < msrs.size(); ++i) {
-    buf.entries()[i].index = msrs[i].index;
-    buf.entries()[i].data = msrs[i].value;
+  for (size_t first = 0; first < msrs.size(); first += kMaxMsrsPerCall) {
+    const auto chunk = msrs.subspan(first, std::min(kMaxMsrsPerCall, msrs.size() - first));
+    FlexBuffer<MsrsHeader, kvm_msr_entry> buf(chunk.size());
+    buf.header()->nmsrs = static_cast<uint32_t>(chunk.size());
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      buf.entries()[i].index = chunk[i].index;
+      buf.entries()[i].data = chunk[i].value;
+    }
+    int n = ::ioctl(fd_.get(), kSetMsrs, buf.header());
+    if (n < 0) return err("KVM_SET_MSRS: {}", errno_string());
+    if (static_cast<size_t>(n) != chunk.size())
+      return err("KVM_SET_MSRS: KVM refused MSR {:#x}", chunk[static_cast<size_t>(n)].index);
   }
-  int n = ::ioctl(fd_.get(), kSetMsrs, buf.header());
-  if (n < 0) return err("KVM_SET_MSRS: {}", errno_string());
-  if (static_cast<size_t>(n) != msrs.size())
-    return err("KVM_SET_MSRS: KVM refused MSR {:#x}", msrs[static_cast<size_t>(n)].index);
   return {};
 }
 
 Result<std::vector<Msr>> KvmVcpu::get_msrs(std::span<const uint32_t> indexes) {
-  FlexBuffer<MsrsHeader, kvm_msr_entry> buf(indexes.size());
-  buf.header()->nmsrs = static_cast<uint32_t>(indexes.size());
-  for (size_t i = 0; i < indexes.size(); ++i) buf.entries()[i].index = indexes[i];
-  int n = ::ioctl(fd_.get(), kGetMsrs, buf.header());
-  if (n < 0) return err("KVM_GET_MSRS: {}", errno_string());
   std::vector<Msr> out;
-  for (int i = 0; i < n; ++i) out.push_back({buf.entries()[i].index, buf.entries()[i].data});
+  out.reserve(indexes.size());
+  size_t next = 0;
+  while (next < indexes.size()) {
+    const auto chunk = indexes.subspan(next, std::min(kMaxMsrsPerCall, indexes.size() - next));
+    FlexBuffer<MsrsHeader, kvm_msr_entry> buf(chunk.size());
+    buf.header()->nmsrs = static_cast<uint32_t>(chunk.size());
+    for (size_t i = 0; i < chunk.size(); ++i) buf.entries()[i].index = chunk[i];
+    int n = ::ioctl(fd_.get(), kGetMsrs, buf.header());
+    if (n < 0) return err("KVM_GET_MSRS: {}", errno_string());
+    for (int i = 0; i < n; ++i) out.push_back({buf.entries()[i].index, buf.entries()[i].data});
+    // KVM stops at the first MSR it does not know: skip that one and carry on after it.
+    const auto read = static_cast<size_t>(n);
+    next += read < chunk.size() ? read + 1 : read;
+  }
   return out;
 }
 
@@ -291,6 +315,7 @@ Result<void> KvmVcpu::set_cpuid(std::span<const CpuidEntry> entries) {
   }
   if (::ioctl(fd_.get(), kSetCpuid2, buf.header()) < 0)
     return err("KVM_SET_CPUID2: {}", errno_string());
+  cpuid_.assign(entries.begin(), entries.end());
   return {};
 }
 

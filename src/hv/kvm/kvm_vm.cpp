@@ -30,7 +30,11 @@ Result<std::unique_ptr<KvmVm>> KvmVm::create(int kvm_fd, const KvmCaps& caps) {
     if (::ioctl(fd.get(), KVM_ENABLE_CAP, &cap) < 0)
       return err("KVM_ENABLE_CAP(EXIT_ON_EMULATION_FAILURE): {}", errno_string());
   }
-  return std::unique_ptr<KvmVm>(new KvmVm(std::move(fd), caps));
+  KvmCaps vm_caps = caps;
+  // Asked of the VM, not /dev/kvm: the size covers the XSAVE features this VM may use.
+  int xsave2 = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+  vm_caps.xsave2_size = xsave2 > 0 ? static_cast<size_t>(xsave2) : 0;
+  return std::unique_ptr<KvmVm>(new KvmVm(std::move(fd), vm_caps));
 }
 
 Result<void> KvmVm::map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
@@ -123,7 +127,7 @@ Result<void> KvmVm::set_clock(uint64_t ns) {
 }
 
 Result<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(uint32_t id) {
-  IGN_ASSIGN_OR_RETURN(auto vcpu, KvmVcpu::create(fd_.get(), id, caps_.vcpu_mmap_size, caps_.sync_regs));
+  IGN_ASSIGN_OR_RETURN(auto vcpu, KvmVcpu::create(fd_.get(), id, caps_));
   return std::unique_ptr<Vcpu>(std::move(vcpu));
 }
 

@@ -1,17 +1,12 @@
 // A KVM virtual machine: memory slots, the in-kernel irqchip and PIT, irqfd/ioeventfd
-// wiring, dirty logging and the guest clock.
+// wiring, dirty logging, the guest clock, and their snapshot state (kvm_vm_state.cpp).
 #pragma once
 
 #include "base/fd.hpp"
 #include "hv/hypervisor.hpp"
+#include "hv/kvm/caps.hpp"
 
 namespace ignition::hv::kvm {
-
-struct KvmCaps {
-  size_t vcpu_mmap_size = 0;
-  bool sync_regs = false;
-  bool exit_on_emulation_failure = false;
-};
 
 class KvmVm final : public Vm {
  public:
@@ -30,8 +25,16 @@ class KvmVm final : public Vm {
   Result<void> set_clock(uint64_t ns) override;
   Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) override;
 
+  Result<VmState> save_state() override;
+  using Vm::restore_state;
+  Result<void> restore_state(const VmState& state, ClockRestore clock) override;
+  Result<ClockState> get_clock_state() override;
+  Result<void> set_clock_state(const ClockState& clock, ClockRestore mode) override;
+
  private:
   KvmVm(UniqueFd fd, const KvmCaps& caps) : fd_(std::move(fd)), caps_(caps) {}
+  Result<std::vector<uint8_t>> get_irqchip(uint32_t chip_id);
+  Result<void> set_irqchip(uint32_t chip_id, const std::vector<uint8_t>& chip);
 
   UniqueFd fd_;
   KvmCaps caps_;

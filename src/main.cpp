@@ -13,6 +13,7 @@
 #include "cli/terminal.hpp"
 #include "vmm/config/vm_config.hpp"
 #include "vmm/machine.hpp"
+#include "vmm/snapshot_store.hpp"
 
 namespace {
 
@@ -25,18 +26,13 @@ int fail(const std::string& message) {
   return kExitError;
 }
 
-int run_machine(const config::VmConfig& config, std::chrono::steady_clock::time_point start) {
-  vmm::MachineIo io;
-  io.start = start;
-  io.console_in = STDIN_FILENO;
-  io.console_out = STDOUT_FILENO;
-  auto machine = vmm::Machine::create(config, io);
+// Runs a machine to its end and turns the outcome into an exit status.
+int run_to_end(Result<std::unique_ptr<vmm::Machine>> machine) {
   if (!machine.ok()) return fail(machine.error().message);
-  spdlog::debug("kernel {} ({}), entry {:#x}, cmdline \"{}\"", config.boot_source.kernel_image_path,
-                (*machine)->kernel().format, (*machine)->kernel().entry, (*machine)->cmdline());
   cli::RawTerminal raw(STDIN_FILENO);
   auto outcome = (*machine)->run();
   if (!outcome.ok()) return fail(outcome.error().message);
+  if (!(*machine)->snapshot_error().empty()) return fail((*machine)->snapshot_error());
   switch (outcome->kind) {
     case vmm::RunOutcome::Kind::Reset:
     case vmm::RunOutcome::Kind::Shutdown:
@@ -48,6 +44,42 @@ int run_machine(const config::VmConfig& config, std::chrono::steady_clock::time_
   }
   return kExitError;
 }
+
+vmm::MachineIo console_io(std::chrono::steady_clock::time_point start) {
+  vmm::MachineIo io;
+  io.start = start;
+  io.console_in = STDIN_FILENO;
+  io.console_out = STDOUT_FILENO;
+  return io;
+}
+
+// The options that describe a machine on the command line (run, snapshot).
+struct MachineOptions {
+  config::VmConfig config;
+  std::string initrd, cmdline, config_file;
+
+  void add_to(CLI::App* app, bool kernel_required) {
+    auto* kernel = app->add_option("--kernel", config.boot_source.kernel_image_path,
+                                   "Kernel image: ELF vmlinux, PVH ELF or bzImage")
+                       ->check(CLI::ExistingFile);
+    if (kernel_required) kernel->required();
+    app->add_option("--initrd", initrd, "Initial ramdisk")->check(CLI::ExistingFile);
+    app->add_option("--cmdline", cmdline, "Kernel command line");
+    app->add_option("--vcpus", config.machine_config.vcpu_count, "Number of vCPUs")
+        ->check(CLI::Range(1, 32));
+    app->add_option("--mem-mib", config.machine_config.mem_size_mib, "Guest RAM in MiB")
+        ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  }
+  // The configuration: from --config-file if given, else from the flags.
+  Result<config::VmConfig> resolve() {
+    if (!config_file.empty()) return config::load_vm_config_file(config_file);
+    if (config.boot_source.kernel_image_path.empty()) return err("give --kernel or --config-file");
+    if (!initrd.empty()) config.boot_source.initrd_path = initrd;
+    if (!cmdline.empty()) config.boot_source.boot_args = cmdline;
+    IGN_TRY(config::validate_vm_config(config));
+    return config;
+  }
+};
 
 Result<void> setup_logging(const std::string& level, const std::string& path) {
   if (!path.empty()) {
@@ -78,19 +110,28 @@ int main(int argc, char** argv) {
   app.add_option("--level", level, "Log level: trace, debug, info, warn, error, off");
   app.add_option("--log-path", log_path, "Write logs to this file instead of stderr");
 
-  config::VmConfig run_config;
+  std::string store_root = "ignition-store";
+  app.add_option("--store", store_root, "Snapshot store directory (snapshots/<name>/...)");
+
+  MachineOptions run_options;
   auto* run = app.add_subcommand("run", "Boot a kernel given on the command line");
-  run->add_option("--kernel", run_config.boot_source.kernel_image_path,
-                  "Kernel image: ELF vmlinux, PVH ELF or bzImage")
-      ->required()
+  run_options.add_to(run, true);
+
+  MachineOptions snap_options;
+  std::string snap_name;
+  bool keep_running = false;
+  auto* snap = app.add_subcommand(
+      "snapshot",
+      "Boot, and snapshot the guest when it reaches its ready point (the boot-time marker)");
+  snap->add_option("name", snap_name, "Name of the snapshot in the store")->required();
+  snap_options.add_to(snap, false);
+  snap->add_option("--config-file", snap_options.config_file, "Firecracker-style JSON config")
       ->check(CLI::ExistingFile);
-  std::string initrd, cmdline;
-  run->add_option("--initrd", initrd, "Initial ramdisk")->check(CLI::ExistingFile);
-  run->add_option("--cmdline", cmdline, "Kernel command line");
-  run->add_option("--vcpus", run_config.machine_config.vcpu_count, "Number of vCPUs")
-      ->check(CLI::Range(1, 32));
-  run->add_option("--mem-mib", run_config.machine_config.mem_size_mib, "Guest RAM in MiB")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  snap->add_flag("--keep-running", keep_running, "Let the guest run on after the snapshot");
+
+  std::string restore_name;
+  auto* restore = app.add_subcommand("restore", "Run a guest from a snapshot in the store");
+  restore->add_option("name", restore_name, "Name of the snapshot in the store")->required();
 
   try {
     app.parse(argc, argv);
@@ -99,18 +140,32 @@ int main(int argc, char** argv) {
   }
   if (auto logging = setup_logging(level, log_path); !logging.ok())
     return fail(logging.error().message);
+  vmm::SnapshotStore store(store_root);
 
   if (*run) {
-    if (!initrd.empty()) run_config.boot_source.initrd_path = initrd;
-    if (!cmdline.empty()) run_config.boot_source.boot_args = cmdline;
-    if (auto valid = config::validate_vm_config(run_config); !valid.ok())
-      return fail(valid.error().message);
-    return run_machine(run_config, start);
+    auto config = run_options.resolve();
+    if (!config.ok()) return fail(config.error().message);
+    return run_to_end(vmm::Machine::create(*config, console_io(start)));
+  }
+  if (*snap) {
+    auto config = snap_options.resolve();
+    if (!config.ok()) return fail(config.error().message);
+    auto paths = store.create(snap_name);
+    if (!paths.ok()) return fail(paths.error().message);
+    auto io = console_io(start);
+    io.snapshot_at_marker = *paths;
+    io.keep_running_after_snapshot = keep_running;
+    return run_to_end(vmm::Machine::create(*config, io));
+  }
+  if (*restore) {
+    auto paths = store.find(restore_name);
+    if (!paths.ok()) return fail(paths.error().message);
+    return run_to_end(vmm::Machine::restore(*paths, console_io(start)));
   }
   if (!config_file.empty()) {
     auto config = config::load_vm_config_file(config_file);
     if (!config.ok()) return fail(config.error().message);
-    return run_machine(*config, start);
+    return run_to_end(vmm::Machine::create(*config, console_io(start)));
   }
   std::fprintf(stderr, "%s", app.help().c_str());
   return kExitError;

@@ -1,6 +1,8 @@
 #include "memory/guest_memory.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,9 +26,33 @@ Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& rang
   if (!fd.valid()) return err("memfd_create: {}", errno_string());
   if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0)
     return err("guest memory: cannot size {} MiB: {}", total >> 20, errno_string());
-  // MAP_NORESERVE: RAM is committed page by page as the guest touches it.
-  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                      fd.get(), 0);
+  return map(std::move(fd), ranges, total, false);
+}
+
+Result<GuestMemory> GuestMemory::map_file_private(const std::string& path,
+                                                  const std::vector<Range>& ranges) {
+  uint64_t total = 0;
+  for (const auto& r : ranges) {
+    if (r.size == 0 || r.size % kPageSize != 0 || r.gpa % kPageSize != 0)
+      return err("guest memory: region {:#x}+{:#x} is not page-aligned", r.gpa, r.size);
+    total += r.size;
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return err("memory file {}: {}", path, errno_string());
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return err("memory file {}: {}", path, errno_string());
+  if (!S_ISREG(st.st_mode)) return err("memory file {} is not a regular file", path);
+  if (static_cast<uint64_t>(st.st_size) != total)
+    return err("memory file {} has {} bytes, the snapshot's RAM is {}", path, st.st_size, total);
+  return map(std::move(fd), ranges, total, true);
+}
+
+Result<GuestMemory> GuestMemory::map(UniqueFd fd, const std::vector<Range>& ranges, uint64_t total,
+                                     bool copy_on_write) {
+  // MAP_NORESERVE: RAM is committed page by page as the guest touches it. MAP_PRIVATE
+  // on a snapshot file: reads share the file's page cache with every other clone.
+  int flags = (copy_on_write ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE;
+  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, flags, fd.get(), 0);
   if (base == MAP_FAILED)
     return err("guest memory: cannot map {} MiB: {}", total >> 20, errno_string());
   std::vector<MemoryRegion> regions;
@@ -37,17 +63,22 @@ Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& rang
   }
   std::sort(regions.begin(), regions.end(),
             [](const MemoryRegion& a, const MemoryRegion& b) { return a.gpa < b.gpa; });
-  for (size_t i = 1; i < regions.size(); ++i)
-    if (regions[i - 1].gpa + regions[i - 1].size > regions[i].gpa)
+  for (size_t i = 1; i < regions.size(); ++i) {
+    if (regions[i - 1].gpa + regions[i - 1].size > regions[i].gpa) {
+      ::munmap(base, total);
       return err("guest memory: regions overlap at {:#x}", regions[i].gpa);
-  return GuestMemory(std::move(fd), static_cast<uint8_t*>(base), total, std::move(regions));
+    }
+  }
+  return GuestMemory(std::move(fd), static_cast<uint8_t*>(base), total, std::move(regions),
+                     copy_on_write);
 }
 
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept
     : fd_(std::move(other.fd_)),
       base_(std::exchange(other.base_, nullptr)),
       total_size_(std::exchange(other.total_size_, 0)),
-      regions_(std::move(other.regions_)) {}
+      regions_(std::move(other.regions_)),
+      copy_on_write_(other.copy_on_write_) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
   if (this != &other) {
@@ -56,6 +87,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
     base_ = std::exchange(other.base_, nullptr);
     total_size_ = std::exchange(other.total_size_, 0);
     regions_ = std::move(other.regions_);
+    copy_on_write_ = other.copy_on_write_;
   }
   return *this;
 }
@@ -124,6 +156,50 @@ Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) {
 Result<void> GuestMemory::fill(uint64_t gpa, uint8_t value, uint64_t len) {
   return for_each_chunk(*this, gpa, len,
                         [&](uint8_t* host, uint64_t, uint64_t n) { std::memset(host, value, n); });
+}
+
+Result<void> GuestMemory::save(const std::string& path) const {
+  std::string tmp = path + ".tmp";
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out.valid()) return err("memory file {}: {}", tmp, errno_string());
+  if (::ftruncate(out.get(), static_cast<off_t>(total_size_)) != 0)
+    return err("memory file {}: {}", tmp, errno_string());
+  static const uint8_t zeros[kPageSize] = {};
+  auto write_run = [&](const MemoryRegion& r, uint64_t from, uint64_t to) -> Result<void> {
+    for (uint64_t at = from; at < to;) {
+      ssize_t n = ::pwrite(out.get(), r.host + at, to - at, static_cast<off_t>(r.file_offset + at));
+      if (n <= 0) return err("memory file {}: {}", tmp, errno_string());
+      at += static_cast<uint64_t>(n);
+    }
+    return {};
+  };
+  for (const auto& r : regions_) {
+    for (uint64_t off = 0; off < r.size;) {
+      // In a memfd, skip what was never allocated without touching it (reading a hole
+      // through the mapping would allocate it).
+      uint64_t extent_end = r.size;
+      if (!copy_on_write_) {
+        off_t data = ::lseek(fd_.get(), static_cast<off_t>(r.file_offset + off), SEEK_DATA);
+        if (data < 0 || static_cast<uint64_t>(data) >= r.file_offset + r.size) break;
+        off = static_cast<uint64_t>(data) - r.file_offset;
+        off_t hole = ::lseek(fd_.get(), data, SEEK_HOLE);
+        extent_end = std::min<uint64_t>(r.size, static_cast<uint64_t>(hole) - r.file_offset);
+      }
+      // Runs of non-zero pages are written in one call; zero pages stay holes.
+      while (off < extent_end) {
+        uint64_t start = off;
+        while (off < extent_end && std::memcmp(r.host + off, zeros, kPageSize) != 0)
+          off += kPageSize;
+        IGN_TRY(write_run(r, start, off));
+        while (off < extent_end && std::memcmp(r.host + off, zeros, kPageSize) == 0)
+          off += kPageSize;
+      }
+    }
+  }
+  if (::fsync(out.get()) != 0) return err("memory file {}: {}", tmp, errno_string());
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return err("memory file {}: {}", path, errno_string());
+  return {};
 }
 
 }  // namespace ignition

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -29,6 +30,17 @@ class GuestMemory {
     uint64_t size;
   };
   static Result<GuestMemory> create_anonymous(const std::vector<Range>& ranges);
+  // Guest RAM from a snapshot's memory file, mapped copy-on-write (MAP_PRIVATE): the
+  // file is never written, and this guest holds privately only the pages it dirties.
+  // The file's size must equal the sum of the ranges.
+  static Result<GuestMemory> map_file_private(const std::string& path,
+                                              const std::vector<Range>& ranges);
+
+  // Writes all of RAM to `path` (regions back to back, as file offsets say), leaving
+  // holes for pages that are all zeros, through a temporary file renamed into place.
+  Result<void> save(const std::string& path) const;
+  // True when RAM is a private copy-on-write view of a file (a restored snapshot).
+  bool copy_on_write() const { return copy_on_write_; }
 
   GuestMemory(GuestMemory&& other) noexcept;
   GuestMemory& operator=(GuestMemory&& other) noexcept;
@@ -69,14 +81,22 @@ class GuestMemory {
   }
 
  private:
-  GuestMemory(UniqueFd fd, uint8_t* base, uint64_t total, std::vector<MemoryRegion> regions)
-      : fd_(std::move(fd)), base_(base), total_size_(total), regions_(std::move(regions)) {}
+  GuestMemory(UniqueFd fd, uint8_t* base, uint64_t total, std::vector<MemoryRegion> regions,
+              bool copy_on_write = false)
+      : fd_(std::move(fd)),
+        base_(base),
+        total_size_(total),
+        regions_(std::move(regions)),
+        copy_on_write_(copy_on_write) {}
+  static Result<GuestMemory> map(UniqueFd fd, const std::vector<Range>& ranges, uint64_t total,
+                                 bool copy_on_write);
   const MemoryRegion* find(uint64_t gpa) const;
 
   UniqueFd fd_;
   uint8_t* base_ = nullptr;  // one mapping of the whole file
   uint64_t total_size_ = 0;
   std::vector<MemoryRegion> regions_;
+  bool copy_on_write_ = false;
 };
 
 }  // namespace ignition

@@ -93,9 +93,10 @@ Result<void> Machine::setup_devices() {
                           devices::I8042::kPortCount));
   IGN_TRY(pio_bus_.insert(std::make_shared<devices::AcpiSleep>(*exit_request_),
                           x86_64::kAcpiSleepPort, 1));
-  auto report = [](std::chrono::microseconds wall, std::chrono::microseconds cpu) {
+  auto report = [this](std::chrono::microseconds wall, std::chrono::microseconds cpu) {
     spdlog::info("Guest-boot-time = {:>6} us {} ms, {:>6} CPU us {} CPU ms", wall.count(),
                  wall.count() / 1000, cpu.count(), cpu.count() / 1000);
+    if (io_.snapshot_at_marker) post([this] { snapshot_at_marker(); });
   };
   IGN_TRY(mmio_bus_.insert(
       std::make_shared<devices::BootTimer>(io_.start, x86_64::kBootTimerMagic, report),
@@ -211,11 +212,20 @@ Result<void> Machine::load_guest() {
   return x86_64::write_boot_info(memory_, kernel_, {cmdline_, initrd, rsdp});
 }
 
+Result<void> Machine::create_vcpus() {
+  for (uint32_t id = 0; id < config_.machine_config.vcpu_count; ++id) {
+    IGN_ASSIGN_OR_RETURN(auto vcpu, vm_->create_vcpu(id));
+    vcpus_.push_back(std::move(vcpu));
+  }
+  return {};
+}
+
 Result<void> Machine::setup_vcpus() {
   IGN_ASSIGN_OR_RETURN(auto supported, hypervisor_->supported_cpuid());
   uint32_t count = config_.machine_config.vcpu_count;
+  IGN_TRY(create_vcpus());
   for (uint32_t id = 0; id < count; ++id) {
-    IGN_ASSIGN_OR_RETURN(auto vcpu, vm_->create_vcpu(id));
+    hv::Vcpu* vcpu = vcpus_[id].get();
     IGN_ASSIGN_OR_RETURN(auto cpuid,
                          x86_64::build_cpuid(supported, {id, count}, x86_64::CpuidMask{}));
     auto msrs = x86_64::boot_msrs();
@@ -238,7 +248,6 @@ Result<void> Machine::setup_vcpus() {
       IGN_TRY(vcpu->set_sregs(sregs));
       IGN_TRY(vcpu->set_regs(boot.regs));
     }
-    vcpus_.push_back(std::move(vcpu));
   }
   return {};
 }

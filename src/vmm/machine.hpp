@@ -25,10 +25,20 @@
 
 namespace ignition::vmm {
 
+// Where a snapshot lives: the state file (vCPUs, VM, devices, config) and guest RAM.
+struct SnapshotPaths {
+  std::string state;
+  std::string memory;
+};
+
 struct MachineIo {
   int console_out = 1;  // serial output; -1 discards it
   int console_in = -1;  // serial input; -1 for none
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  // Snapshot when the guest writes the boot-time marker (its "ready point"), then stop
+  // (or resume with keep_running_after_snapshot).
+  std::optional<SnapshotPaths> snapshot_at_marker;
+  bool keep_running_after_snapshot = false;
 };
 
 struct RunOutcome {
@@ -40,6 +50,12 @@ class Machine {
  public:
   static Result<std::unique_ptr<Machine>> create(const config::VmConfig& config,
                                                  const MachineIo& io);
+  // A machine that continues where a snapshot left off. Its RAM maps the snapshot's
+  // memory file copy-on-write, so any number of restores share it.
+  static Result<std::unique_ptr<Machine>> restore(const SnapshotPaths& paths, const MachineIo& io);
+
+  // On the event-loop thread, while paused: writes the whole VM to `paths`.
+  Result<void> save_snapshot(const SnapshotPaths& paths);
   ~Machine();
 
   // Runs every vCPU until the guest reboots or powers off, a vCPU fails, or stop().
@@ -56,6 +72,8 @@ class Machine {
   void pause();
   void resume();
   bool paused() const { return paused_; }
+  // Why the snapshot at the ready point failed, if it did.
+  const std::string& snapshot_error() const { return snapshot_error_; }
 
   const GuestMemory& memory() const { return memory_; }
   const x86_64::LoadedKernel& kernel() const { return kernel_; }
@@ -76,6 +94,8 @@ class Machine {
   Result<void> add_virtio_device(std::unique_ptr<devices::virtio::Device> device);
   Result<void> load_guest();
   Result<void> setup_vcpus();
+  Result<void> create_vcpus();
+  void snapshot_at_marker();
 
   config::VmConfig config_;
   MachineIo io_;
@@ -110,6 +130,8 @@ class Machine {
   std::mutex task_mu_;
   std::vector<std::function<void()>> tasks_;
   bool paused_ = false;
+  bool marker_snapshot_taken_ = false;
+  std::string snapshot_error_;  // set when a snapshot at the marker failed
 
   std::mutex stop_mu_;
   std::optional<VcpuStop> vcpu_stop_;  // first vCPU that stopped on its own

@@ -96,7 +96,12 @@ Result<void> Machine::setup_devices() {
   auto report = [this](std::chrono::microseconds wall, std::chrono::microseconds cpu) {
     spdlog::info("Guest-boot-time = {:>6} us {} ms, {:>6} CPU us {} CPU ms", wall.count(),
                  wall.count() / 1000, cpu.count(), cpu.count() / 1000);
-    if (io_.snapshot_at_marker) post([this] { snapshot_at_marker(); });
+    if (io_.snapshot_at_marker && !marker_snapshot_taken_) {
+      // The vCPU that wrote the marker parks right after this write, so the snapshot
+      // holds the guest exactly at its ready point.
+      for (auto& runner : runners_) runner->request_pause();
+      post([this] { snapshot_at_marker(); });
+    }
   };
   IGN_TRY(mmio_bus_.insert(
       std::make_shared<devices::BootTimer>(io_.start, x86_64::kBootTimerMagic, report),

@@ -3,6 +3,7 @@
 // stops or a vCPU hits something the VMM cannot handle.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -130,8 +131,8 @@ class Machine {
   std::mutex task_mu_;
   std::vector<std::function<void()>> tasks_;
   bool paused_ = false;
-  bool marker_snapshot_taken_ = false;
-  std::string snapshot_error_;  // set when a snapshot at the marker failed
+  std::atomic<bool> marker_snapshot_taken_{false};  // read on vCPU threads
+  std::string snapshot_error_;                      // set when a snapshot at the marker failed
 
   std::mutex stop_mu_;
   std::optional<VcpuStop> vcpu_stop_;  // first vCPU that stopped on its own

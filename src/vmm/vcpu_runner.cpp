@@ -48,6 +48,11 @@ void VcpuRunner::pause() {
   park_cv_.wait(lock, [&] { return parked_ || stopping_.load(); });
 }
 
+void VcpuRunner::request_pause() {
+  pause_requested_.store(true);
+  vcpu_.request_exit();
+}
+
 void VcpuRunner::resume() {
   std::lock_guard lock(park_mu_);
   pause_requested_.store(false);

@@ -40,6 +40,9 @@ class VcpuRunner {
   // read or written. A real pause: the thread sleeps, it does not spin.
   void pause();
   void resume();
+  // Asks the vCPU to park at its next chance without waiting for it; from the vCPU's
+  // own thread this parks it right after the exit being handled.
+  void request_pause();
 
   // Counters, read after stop.
   uint64_t exits() const { return exits_.load(); }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "api/api_main.hpp"
 #include "cli/terminal.hpp"
 #include "vmm/config/vm_config.hpp"
 #include "vmm/machine.hpp"
@@ -109,6 +110,12 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--level", level, "Log level: trace, debug, info, warn, error, off");
   app.add_option("--log-path", log_path, "Write logs to this file instead of stderr");
+  std::string api_sock, instance_id = "anonymous-instance";
+  bool no_api = false;
+  app.add_option("--api-sock", api_sock,
+                 "Serve the Firecracker-compatible API on this Unix socket");
+  app.add_option("--id", instance_id, "The microVM's id, reported by GET /");
+  app.add_flag("--no-api", no_api, "Start from --config-file without an API socket");
 
   std::string store_root = "ignition-store";
   app.add_option("--store", store_root, "Snapshot store directory (snapshots/<name>/...)");
@@ -141,6 +148,16 @@ int main(int argc, char** argv) {
   if (auto logging = setup_logging(level, log_path); !logging.ok())
     return fail(logging.error().message);
   vmm::SnapshotStore store(store_root);
+
+  if (!api_sock.empty() || no_api) {
+    api::ApiOptions options;
+    options.api_sock = api_sock;
+    if (!config_file.empty()) options.config_file = config_file;
+    options.id = instance_id;
+    options.no_api = no_api;
+    options.start = start;
+    return api::run_api_server(options);
+  }
 
   if (*run) {
     auto config = run_options.resolve();

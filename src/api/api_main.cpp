@@ -1,0 +1,151 @@
+// run_api_server: wiring the controller, the router and the HTTP server, then waiting for
+// the guest's end or a signal.
+#include "api/api_main.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "api/http_server.hpp"
+#include "api/log_config.hpp"
+#include "api/machine_runner.hpp"
+#include "api/router.hpp"
+#include "api/vmm_controller.hpp"
+#include "base/fd.hpp"
+#include "cli/terminal.hpp"
+
+namespace ignition::api {
+
+namespace {
+
+constexpr int kExitOk = 0, kExitError = 1, kExitGuestFault = 2;
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "ignition: %s\n", message.c_str());
+  return kExitError;
+}
+
+// SIGINT/SIGTERM blocked in this thread (and so in every thread started after) and read
+// from a signalfd; the old mask comes back on destruction.
+class SignalCatcher {
+ public:
+  explicit SignalCatcher(bool enabled) {
+    if (!enabled) return;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (::pthread_sigmask(SIG_BLOCK, &set, &saved_) != 0) return;
+    active_ = true;
+    fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  }
+  ~SignalCatcher() {
+    if (active_) ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+  }
+  SignalCatcher(const SignalCatcher&) = delete;
+  SignalCatcher& operator=(const SignalCatcher&) = delete;
+  int fd() const { return fd_.get(); }
+
+ private:
+  sigset_t saved_{};
+  bool active_ = false;
+  UniqueFd fd_;
+};
+
+// Firecracker's rule for --id: 1 to 64 ASCII letters, digits and hyphens.
+Result<void> validate_instance_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return err("Invalid instance ID: must be 1 to 64 characters");
+  for (char c : id) {
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return err("Invalid instance ID: invalid character '{}'", c);
+  }
+  return {};
+}
+
+int exit_status(const Result<vmm::RunOutcome>& outcome) {
+  if (!outcome.ok()) return fail(outcome.error().message);
+  switch (outcome->kind) {
+    case vmm::RunOutcome::Kind::Reset:
+    case vmm::RunOutcome::Kind::Shutdown:
+      spdlog::info("VM stopped: {}", outcome->detail);
+      return kExitOk;
+    case vmm::RunOutcome::Kind::Fatal:
+      std::fprintf(stderr, "ignition: guest stopped: %s\n", outcome->detail.c_str());
+      return kExitGuestFault;
+  }
+  return kExitError;
+}
+
+}  // namespace
+
+int run_api_server(const ApiOptions& options) {
+  if (options.no_api && !options.config_file) return fail("--no-api needs --config-file");
+  if (!options.no_api && options.api_sock.empty()) return fail("--api-sock needs a path");
+  if (auto valid = validate_instance_id(options.id); !valid.ok()) {
+    return fail(valid.error().message);
+  }
+
+  SignalCatcher signals(options.handle_signals);
+  vmm::MachineIo io;
+  io.console_in = options.console_in;
+  io.console_out = options.console_out;
+  io.start = options.start;
+  ControllerOptions controller_options;
+  controller_options.instance_id = options.id;
+  controller_options.launcher = machine_launcher(io);
+  controller_options.apply_logger = apply_logger_config;
+  auto controller = VmmController::create(std::move(controller_options));
+  if (!controller.ok()) return fail(controller.error().message);
+
+  if (options.config_file) {
+    auto config = config::load_vm_config_file(*options.config_file);
+    if (!config.ok()) return fail(config.error().message);
+    if (auto r = (*controller)->configure(*config); !r.ok()) return fail(r.error().message);
+  }
+
+  Router router(**controller);
+  std::unique_ptr<HttpServer> server;
+  if (!options.no_api) {
+    HttpServerOptions server_options;
+    server_options.max_body_bytes = options.max_body_bytes;
+    auto started = HttpServer::start(
+        options.api_sock, [&router](const ApiRequest& r) { return router.handle(r); },
+        server_options);
+    if (!started.ok()) return fail(started.error().message);
+    server = std::move(started).value();
+  }
+
+  cli::RawTerminal raw(options.console_in);
+  if (options.config_file) {
+    if (auto r = (*controller)->start(); !r.ok()) return fail(r.error().message);
+  }
+
+  // Wait for the guest to stop or a signal; requests are served meanwhile on the API thread.
+  bool signalled = false;
+  while (!(*controller)->outcome() && !signalled) {
+    pollfd fds[2] = {{(*controller)->exit_fd(), POLLIN, 0}, {signals.fd(), POLLIN, 0}};
+    int n = ::poll(fds, signals.fd() >= 0 ? 2 : 1, -1);
+    if (n < 0 && errno != EINTR) return fail(fmt::format("poll: {}", errno_string()));
+    if (n > 0 && (fds[1].revents & POLLIN)) {
+      signalfd_siginfo info{};
+      if (::read(signals.fd(), &info, sizeof(info)) == sizeof(info)) {
+        spdlog::info("received signal {}, shutting down", info.ssi_signo);
+        signalled = true;
+      }
+    }
+  }
+  if (server) server->stop();
+  if (signalled) {
+    (*controller)->stop();
+    controller->reset();  // joins the VM's thread
+    return kExitOk;
+  }
+  return exit_status(*(*controller)->outcome());
+}
+
+}  // namespace ignition::api

@@ -41,6 +41,16 @@
 #define IGN_OPT_VSOCK_BYTES "ign.vsock.bytes="   /* virtio-vsock: how much to send */
 #define IGN_OPT_EVIL_DEVICE "ign.evil.device="   /* virtio-evil: rng (default), blk, net, ... */
 
+/* Options of the device benchmarks (bench-*; see tests/bench_*.c and bench/io.sh). */
+#define IGN_OPT_BENCH_QD "ign.bench.qd="       /* bench-blk: requests in flight (default 1) */
+#define IGN_OPT_BENCH_OPS "ign.bench.ops="     /* bench-blk: 4 KiB random requests per phase */
+#define IGN_OPT_BENCH_MIB "ign.bench.mib="     /* bench-blk: MiB of the disk used, from 0 */
+#define IGN_OPT_BENCH_SEQ "ign.bench.seq="     /* bench-blk: MiB per sequential phase */
+#define IGN_OPT_BENCH_PINGS "ign.bench.pings=" /* bench-net: UDP round trips timed */
+#define IGN_OPT_BENCH_PKTS "ign.bench.pkts="   /* bench-net: datagrams in the throughput run */
+/* bench-net: UDP payload bytes per datagram; bench-vsock: data bytes per packet. */
+#define IGN_OPT_BENCH_SIZE "ign.bench.size="
+
 #define IGN_EXIT_REBOOT "reboot"
 #define IGN_EXIT_SHUTDOWN "shutdown"
 #define IGN_EXIT_TRIPLE_FAULT "triple-fault"
@@ -67,6 +77,10 @@
 #define IGN_TEST_VIRTIO_RNG "virtio-rng"
 #define IGN_TEST_VIRTIO_BALLOON "virtio-balloon"
 #define IGN_TEST_VIRTIO_EVIL "virtio-evil" /* a misbehaving driver; see tests/virtio_evil.c */
+/* Device benchmarks (manual): polled, all in ring 3; results in IGN-INFO bench.* lines. */
+#define IGN_TEST_BENCH_BLK "bench-blk"
+#define IGN_TEST_BENCH_NET "bench-net"
+#define IGN_TEST_BENCH_VSOCK "bench-vsock"
 /* Not a test: the name IGN-FAIL uses for an unexpected CPU exception. */
 #define IGN_FAIL_EXCEPTION "exception"
 
@@ -90,5 +104,9 @@
 #define IGN_BLK_WRITE_TAG 0x5752495445000000ull /* "\0\0\0ETIRW" as a little-endian u64 */
 /* virtio-net: the UDP echo port on the peer. */
 #define IGN_NET_ECHO_PORT 7
+/* bench-net: the peer's UDP sink (discard) port. A datagram "STATS" sent to it is answered
+ * with "rx=<datagrams> bytes=<payload bytes>": everything else it received so far. */
+#define IGN_NET_SINK_PORT 9
+#define IGN_NET_SINK_STATS "STATS"
 
 #endif

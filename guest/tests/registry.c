@@ -23,5 +23,9 @@ const struct guest_test guest_tests[] = {
     {IGN_TEST_VIRTIO_RNG, true, test_virtio_rng},
     {IGN_TEST_VIRTIO_BALLOON, true, test_virtio_balloon},
     {IGN_TEST_VIRTIO_EVIL, true, test_virtio_evil},
+    /* Device benchmarks (bench/io.sh): the same devices, timed. */
+    {IGN_TEST_BENCH_BLK, true, test_bench_blk},
+    {IGN_TEST_BENCH_NET, true, test_bench_net},
+    {IGN_TEST_BENCH_VSOCK, true, test_bench_vsock},
 };
 const int guest_test_count = sizeof(guest_tests) / sizeof(guest_tests[0]);

@@ -34,3 +34,6 @@ void test_virtio_vsock(struct guest* g);
 void test_virtio_rng(struct guest* g);
 void test_virtio_balloon(struct guest* g);
 void test_virtio_evil(struct guest* g);
+void test_bench_blk(struct guest* g);
+void test_bench_net(struct guest* g);
+void test_bench_vsock(struct guest* g);

@@ -151,6 +151,25 @@ TEST(IgnitionBoot, BootTimerLogsGuestBootTime) {
   EXPECT_NE(run.process.output.find("Guest-boot-time = "), std::string::npos) << run.process.output;
 }
 
+TEST(IgnitionBoot, ConsoleCanGoToAFile) {
+  std::string dir = ::testing::TempDir();
+  std::string console = dir + "/ignition-console.txt";
+  std::string config = dir + "/ignition-console.json";
+  std::remove(console.c_str());
+  std::ofstream(config) << R"({"boot-source": {"kernel_image_path": ")"
+                        << guest_image("ignition-test.elf")
+                        << R"(", "boot_args": "ign.tests=boot"}, "serial": {"serial_out_path": ")"
+                        << console << R"("}})";
+  auto run = run_ignition({"--config-file", config});
+  ASSERT_TRUE(run.process.exited_ok()) << run.process.output;
+  EXPECT_EQ(run.process.output.find("IGN-BEGIN"), std::string::npos) << "not on stdout";
+  std::ifstream in(console);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto report = parse_guest_report(text);
+  EXPECT_TRUE(report.ended) << text;
+  EXPECT_TRUE(report.passed("boot")) << text;
+}
+
 TEST(IgnitionExit, AcpiPowerOffStopsTheVmCleanly) {
   auto run = boot("ignition-test.elf", "ign.tests=boot ign.exit=shutdown");
   EXPECT_TRUE(run.process.exited_ok()) << run.process.describe() << run.process.output;

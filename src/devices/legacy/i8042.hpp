@@ -4,6 +4,10 @@
 #pragma once
 
 #include <mutex>
+#include <span>
+#include <vector>
+
+#include "base/result.hpp"
 
 #include "devices/bus.hpp"
 #include "devices/vm_exit.hpp"
@@ -19,8 +23,13 @@ class I8042 final : public BusDevice {
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
 
+  // Snapshots: the command byte, a command waiting for its data byte, the output buffer.
+  // restore_state() changes nothing on error.
+  std::vector<uint8_t> save_state() const;
+  Result<void> restore_state(std::span<const uint8_t> state);
+
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   VmExitRequest& exit_;
   uint8_t command_byte_ = 0x05;  // system flag, keyboard interrupt enabled
   uint8_t pending_command_ = 0;  // a command waiting for its data byte

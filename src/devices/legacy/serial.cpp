@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "devices/legacy/persist.hpp"
+
 namespace ignition::devices {
 
 namespace {
@@ -12,6 +14,7 @@ constexpr uint8_t kIerRxData = 0x01, kIerThrEmpty = 0x02;
 constexpr uint8_t kIirNone = 0x01, kIirThrEmpty = 0x02, kIirRxData = 0x04, kIirFifo = 0xc0;
 constexpr uint8_t kLsrDataReady = 0x01, kLsrThrEmpty = 0x20, kLsrIdle = 0x40;
 constexpr uint8_t kMcrLoop = 0x10;
+constexpr uint8_t kIerMask = 0x0f, kMcrMask = 0x1f;  // bits the registers keep
 // Modem status without loopback: carrier detect, data set ready, clear to send.
 constexpr uint8_t kMsrConnected = 0xb0;
 }  // namespace
@@ -43,6 +46,35 @@ size_t Serial::enqueue_input(std::span<const uint8_t> bytes) {
   return n;
 }
 
+std::vector<uint8_t> Serial::save_state() const {
+  std::lock_guard lock(mu_);
+  SerialState state{ier_, lcr_, mcr_, scr_, dll_, dlm_, fifo_enabled_, thr_empty_pending_, {}};
+  state.rx_fifo.assign(rx_fifo_.begin(), rx_fifo_.end());
+  return encode_state(state);
+}
+
+Result<void> Serial::restore_state(std::span<const uint8_t> state) {
+  IGN_ASSIGN_OR_RETURN(SerialState saved, decode_serial_state(state));
+  if (saved.ier & ~kIerMask) return err("serial: invalid IER {:#x}", saved.ier);
+  if (saved.mcr & ~kMcrMask) return err("serial: invalid MCR {:#x}", saved.mcr);
+  if (saved.rx_fifo.size() > kFifoSize)
+    return err("serial: {} bytes in a {}-byte receive FIFO", saved.rx_fifo.size(), kFifoSize);
+  std::lock_guard lock(mu_);
+  ier_ = saved.ier;
+  lcr_ = saved.lcr;
+  mcr_ = saved.mcr;
+  scr_ = saved.scr;
+  dll_ = saved.dll;
+  dlm_ = saved.dlm;
+  fifo_enabled_ = saved.fifo_enabled;
+  thr_empty_pending_ = saved.thr_empty_pending;
+  rx_fifo_.assign(saved.rx_fifo.begin(), saved.rx_fifo.end());
+  input_blocked_ = false;
+  irq_asserted_ = false;
+  update_interrupt();
+  return {};
+}
+
 uint8_t Serial::read_register(uint8_t reg) {
   if ((lcr_ & kLcrDlab) && reg <= kIer) return reg == kData ? dll_ : dlm_;
   switch (reg) {
@@ -57,7 +89,8 @@ uint8_t Serial::read_register(uint8_t reg) {
       update_interrupt();
       return byte;
     }
-    case kIer: return ier_;
+    case kIer:
+      return ier_;
     case kIir: {
       uint8_t id = interrupt_id();
       // Reading IIR acknowledges a THR-empty interrupt (16550 behaviour).
@@ -67,9 +100,12 @@ uint8_t Serial::read_register(uint8_t reg) {
       }
       return id | (fifo_enabled_ ? kIirFifo : 0);
     }
-    case kLcr: return lcr_;
-    case kMcr: return mcr_;
-    case kLsr: return (rx_fifo_.empty() ? 0 : kLsrDataReady) | kLsrThrEmpty | kLsrIdle;
+    case kLcr:
+      return lcr_;
+    case kMcr:
+      return mcr_;
+    case kLsr:
+      return (rx_fifo_.empty() ? 0 : kLsrDataReady) | kLsrThrEmpty | kLsrIdle;
     case kMsr:
       if (mcr_ & kMcrLoop) {
         // Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD.
@@ -77,8 +113,10 @@ uint8_t Serial::read_register(uint8_t reg) {
                                     ((mcr_ & 0x04) << 4) | ((mcr_ & 0x08) << 4));
       }
       return kMsrConnected;
-    case kScr: return scr_;
-    default: return 0xff;
+    case kScr:
+      return scr_;
+    default:
+      return 0xff;
   }
 }
 
@@ -100,7 +138,7 @@ void Serial::write_register(uint8_t reg, uint8_t value) {
       break;
     case kIer: {
       bool thre_newly_enabled = !(ier_ & kIerThrEmpty) && (value & kIerThrEmpty);
-      ier_ = value & 0x0f;
+      ier_ = value & kIerMask;
       // Enabling THR-empty while the THR is empty raises it at once; Linux waits for that.
       if (thre_newly_enabled) thr_empty_pending_ = true;
       update_interrupt();
@@ -111,10 +149,17 @@ void Serial::write_register(uint8_t reg, uint8_t value) {
       if (value & 0x02) rx_fifo_.clear();
       update_interrupt();
       break;
-    case kLcr: lcr_ = value; break;
-    case kMcr: mcr_ = value & 0x1f; break;
-    case kScr: scr_ = value; break;
-    default: break;  // LSR and MSR are read-only
+    case kLcr:
+      lcr_ = value;
+      break;
+    case kMcr:
+      mcr_ = value & kMcrMask;
+      break;
+    case kScr:
+      scr_ = value;
+      break;
+    default:
+      break;  // LSR and MSR are read-only
   }
 }
 

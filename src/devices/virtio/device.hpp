@@ -64,6 +64,18 @@ class Device {
 
   // Backend fds to watch while active (called once by the VMM at start-up).
   virtual Result<void> register_events(EventRegistrar&) { return {}; }
+
+  // Snapshots (the transport calls these under its lock). The device's own state as
+  // plain bytes; the transport saves the queues and negotiation around it.
+  virtual std::vector<uint8_t> save_state() const { return {}; }
+  // Applies saved state to a freshly created device, before the transport re-activates
+  // it (if it was active) with its restored queues; what must happen once it runs again
+  // (vsock's transport reset) belongs in activate(). The bytes are untrusted: check every
+  // value as the live paths would, and change nothing on error.
+  virtual Result<void> restore_state(std::span<const uint8_t> state) {
+    if (!state.empty()) return err("{} bytes of state for a device that keeps none", state.size());
+    return {};
+  }
 };
 
 }  // namespace ignition::devices::virtio

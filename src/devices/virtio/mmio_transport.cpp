@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "snapshot/codec.hpp"
+
 namespace ignition::devices::virtio {
 
 namespace {
@@ -47,6 +49,106 @@ void set_high(uint64_t& field, uint32_t value) {
   field = (field & 0xffffffffULL) | (uint64_t{value} << 32);
 }
 
+std::string_view type_name(uint32_t type) {
+  switch (static_cast<DeviceType>(type)) {
+    case DeviceType::Net:
+      return "net";
+    case DeviceType::Block:
+      return "block";
+    case DeviceType::Rng:
+      return "rng";
+    case DeviceType::Balloon:
+      return "balloon";
+    case DeviceType::Vsock:
+      return "vsock";
+  }
+  return "unknown";
+}
+
+// The transport's part of a snapshot. Field order is the encoding.
+struct TransportState {
+  uint32_t device_type = 0;
+  uint32_t status = 0;
+  bool active = false;
+  uint64_t driver_features = 0;
+  uint32_t device_features_sel = 0;
+  uint32_t driver_features_sel = 0;
+  uint32_t queue_sel = 0;
+  uint32_t interrupt_status = 0;
+  uint32_t config_generation = 0;
+  std::vector<QueueState> queues;
+  std::span<const uint8_t> device;  // the device's own state
+};
+
+// Bytes one encoded QueueState takes, to bound the queue count before allocating.
+constexpr size_t kQueueStateSize = 2 + 2 + 1 + 3 * 8 + 2 + 2 + 1 + 2 + 1;
+
+void put_queue(snapshot::Encoder& e, const QueueState& q) {
+  e.u16(q.max_size);
+  e.u16(q.config.size);
+  e.boolean(q.config.ready);
+  e.u64(q.config.desc_addr);
+  e.u64(q.config.avail_addr);
+  e.u64(q.config.used_addr);
+  e.u16(q.next_avail);
+  e.u16(q.next_used);
+  e.boolean(q.event_idx);
+  e.u16(q.signalled_used);
+  e.boolean(q.signalled_valid);
+}
+
+QueueState get_queue(snapshot::Decoder& d) {
+  QueueState q;
+  q.max_size = d.u16();
+  q.config.size = d.u16();
+  q.config.ready = d.boolean();
+  q.config.desc_addr = d.u64();
+  q.config.avail_addr = d.u64();
+  q.config.used_addr = d.u64();
+  q.next_avail = d.u16();
+  q.next_used = d.u16();
+  q.event_idx = d.boolean();
+  q.signalled_used = d.u16();
+  q.signalled_valid = d.boolean();
+  return q;
+}
+
+std::vector<uint8_t> encode(const TransportState& s) {
+  snapshot::Encoder e;
+  e.u32(s.device_type);
+  e.u32(s.status);
+  e.boolean(s.active);
+  e.u64(s.driver_features);
+  e.u32(s.device_features_sel);
+  e.u32(s.driver_features_sel);
+  e.u32(s.queue_sel);
+  e.u32(s.interrupt_status);
+  e.u32(s.config_generation);
+  e.u64(s.queues.size());
+  for (const QueueState& q : s.queues) put_queue(e, q);
+  e.bytes(s.device);
+  return std::move(e).take();
+}
+
+Result<TransportState> decode(std::span<const uint8_t> bytes) {
+  snapshot::Decoder d(bytes);
+  TransportState s;
+  s.device_type = d.u32();
+  s.status = d.u32();
+  s.active = d.boolean();
+  s.driver_features = d.u64();
+  s.device_features_sel = d.u32();
+  s.driver_features_sel = d.u32();
+  s.queue_sel = d.u32();
+  s.interrupt_status = d.u32();
+  s.config_generation = d.u32();
+  s.queues.resize(d.count(kQueueStateSize));
+  for (QueueState& q : s.queues) q = get_queue(d);
+  s.device = d.bytes_view();
+  IGN_TRY(d.finish());
+  return s;
+}
+
 }  // namespace
 
 MmioTransport::MmioTransport(std::unique_ptr<Device> device, GuestMemory& memory, IrqLine irq)
@@ -57,6 +159,101 @@ MmioTransport::MmioTransport(std::unique_ptr<Device> device, GuestMemory& memory
 uint32_t MmioTransport::device_status() const {
   std::lock_guard lock(mu_);
   return status_;
+}
+
+bool MmioTransport::activated() const {
+  std::lock_guard lock(mu_);
+  return active_;
+}
+
+void MmioTransport::with_device(const std::function<void(Device&)>& fn) {
+  std::lock_guard lock(mu_);
+  fn(*device_);
+}
+
+Result<std::vector<uint8_t>> MmioTransport::save_state() const {
+  std::lock_guard lock(mu_);
+  TransportState s;
+  s.device_type = static_cast<uint32_t>(device_->type());
+  s.status = status_;
+  s.active = active_;
+  s.driver_features = driver_features_;
+  s.device_features_sel = device_features_sel_;
+  s.driver_features_sel = driver_features_sel_;
+  s.queue_sel = queue_sel_;
+  s.interrupt_status = interrupt_status_.load();
+  s.config_generation = config_generation_;
+  for (const Queue& q : queues_) s.queues.push_back(q.save_state());
+  std::vector<uint8_t> device = device_->save_state();
+  s.device = device;
+  return encode(s);
+}
+
+Result<void> MmioTransport::restore_state(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(mu_);
+  const uint32_t type = static_cast<uint32_t>(device_->type());
+  auto fail = [type](const Error& e) {
+    return context(e, fmt::format("virtio-{} state", type_name(type)));
+  };
+  if (status_ != 0 || active_)
+    return fail(err("the transport is in use; restore needs a fresh one"));
+  auto decoded = decode(bytes);
+  if (!decoded.ok()) return fail(decoded.error());
+  const TransportState& s = *decoded;
+  if (s.device_type != type)
+    return fail(
+        err("the snapshot holds a virtio-{} device ({})", type_name(s.device_type), s.device_type));
+  if (s.queues.size() != queues_.size())
+    return fail(err("{} queues saved, the device has {}", s.queues.size(), queues_.size()));
+  if (s.interrupt_status & ~(kInterruptUsedRing | kInterruptConfigChange))
+    return fail(err("invalid interrupt status {:#x}", s.interrupt_status));
+  constexpr uint32_t kStarted = kStatusFeaturesOk | kStatusDriverOk;
+  if (s.active && (s.status & kStarted) != kStarted)
+    return fail(err("an active device with status {:#x}", s.status));
+
+  // The device first: what it offers may depend on its state.
+  if (auto restored = device_->restore_state(s.device); !restored.ok())
+    return fail(restored.error());
+  if (s.status & kStatusFeaturesOk) {
+    uint64_t offered = device_->features() | kFeatureVersion1;
+    if ((s.driver_features & ~offered) || !(s.driver_features & kFeatureVersion1))
+      return fail(err("negotiated features {:#x} are not a modern subset of the offered {:#x}",
+                      s.driver_features, offered));
+  }
+  const bool event_idx = s.driver_features & kFeatureRingEventIdx;
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const QueueState& q = s.queues[i];
+    bool in_use = s.active && q.config.ready;
+    if (in_use && q.event_idx != event_idx)
+      return fail(err("queue {}: event index {} but negotiated {}", i, q.event_idx, event_idx));
+    if (auto restored = queues_[i].restore_state(q, memory_, in_use); !restored.ok())
+      return fail(context(restored.error(), fmt::format("queue {}", i)));
+  }
+
+  status_ = s.status;
+  driver_features_ = s.driver_features;
+  device_features_sel_ = s.device_features_sel;
+  driver_features_sel_ = s.driver_features_sel;
+  queue_sel_ = s.queue_sel;
+  interrupt_status_.store(s.interrupt_status);
+  config_generation_ = s.config_generation;
+  if (!s.active) return {};
+  auto activated = device_->activate({memory_, queues_, *this, driver_features_});
+  if (!activated.ok()) return fail(context(activated.error(), "activation"));
+  active_ = true;
+  return {};
+}
+
+void MmioTransport::signal_used_queues() {
+  std::lock_guard lock(mu_);
+  if (!active_ || (status_ & kStatusNeedsReset)) return;
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    // A device may ask for a reset while catching up; the rest is then moot.
+    if (status_ & kStatusNeedsReset) return;
+    if (queues_[i].config().ready) device_->process_queue(static_cast<uint16_t>(i));
+  }
+  if (status_ & kStatusNeedsReset) return;
+  used_ring();
 }
 
 void MmioTransport::read(uint64_t offset, std::span<uint8_t> data) {

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "devices/bus.hpp"
@@ -32,7 +34,29 @@ class MmioTransport final : public BusDevice, private Interrupt {
 
   uint16_t queue_count() const { return static_cast<uint16_t>(queues_.size()); }
   uint32_t device_status() const;
+  // The driver started the device and it is running (DRIVER_OK accepted).
+  bool activated() const;
   const IrqLine& irq() const { return irq_; }
+
+  // Runs `fn` with the device under the transport lock, serialised with the driver's
+  // register accesses and the event thread (API updates, vsock's transport reset).
+  void with_device(const std::function<void(Device&)>& fn);
+
+  // Snapshots. The registers, every queue and the device's own state, taken under the
+  // lock (the VM should be paused so no vCPU is half-way through a handshake).
+  Result<std::vector<uint8_t>> save_state() const;
+  // Applies save_state() bytes to this freshly created transport (no driver access yet)
+  // over a device of the same type, with guest memory already holding the snapshot's RAM.
+  // Everything is checked as the live paths check it: the device's state first, then the
+  // negotiated features against what the device offers, then the queues against guest
+  // memory. A device that was active is activated again with its rings where they were.
+  // On error the transport and its device are unusable: discard them.
+  Result<void> restore_state(std::span<const uint8_t> state);
+  // After a restore: looks at every ready queue again (kicks sent before the snapshot may
+  // never have been seen) and interrupts the driver so it re-checks its used rings, as
+  // Firecracker does. Call it once the interrupt controller's state is restored. A device
+  // that is not running is left alone.
+  void signal_used_queues();
 
  private:
   uint32_t read_register(uint64_t offset);

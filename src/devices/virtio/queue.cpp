@@ -64,6 +64,36 @@ void Queue::activate(bool event_idx) {
   signalled_valid_ = false;
 }
 
+QueueState Queue::save_state() const {
+  return {max_size_,  config_,         next_avail_,     next_used_,
+          event_idx_, signalled_used_, signalled_valid_};
+}
+
+Result<void> Queue::restore_state(const QueueState& state, const GuestMemory& mem, bool in_use) {
+  if (state.max_size != max_size_)
+    return err("queue of at most {} entries saved, this one takes {}", state.max_size, max_size_);
+  if (in_use) {
+    Queue check(max_size_);
+    check.config_ = state.config;
+    IGN_TRY(check.validate(mem));
+    // The device cannot have more requests popped and not yet returned than the ring holds.
+    uint16_t in_flight = static_cast<uint16_t>(state.next_avail - state.next_used);
+    if (in_flight > state.config.size)
+      return err("{} requests in flight in a queue of {}", in_flight, state.config.size);
+  }
+  config_ = state.config;
+  next_avail_ = state.next_avail;
+  next_used_ = state.next_used;
+  event_idx_ = state.event_idx;
+  signalled_used_ = state.signalled_used;
+  signalled_valid_ = state.signalled_valid;
+  return {};
+}
+
+Result<uint16_t> Queue::avail_idx(const GuestMemory& mem) const {
+  return mem.read_obj<uint16_t>(config_.avail_addr + kRingIdxOffset);
+}
+
 void Queue::reset() {
   config_ = QueueConfig{};
   activate(false);

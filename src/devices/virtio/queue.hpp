@@ -40,6 +40,18 @@ struct QueueConfig {
   uint64_t used_addr = 0;
 };
 
+// Everything a queue holds, for snapshots: the driver's layout and where the device
+// stands in the rings.
+struct QueueState {
+  uint16_t max_size = 0;
+  QueueConfig config;
+  uint16_t next_avail = 0;
+  uint16_t next_used = 0;
+  bool event_idx = false;
+  uint16_t signalled_used = 0;
+  bool signalled_valid = false;
+};
+
 class Queue {
  public:
   explicit Queue(uint16_t max_size) : max_size_(max_size) {}
@@ -66,13 +78,23 @@ class Queue {
   // Puts the last popped request back (e.g. no room in a backend yet).
   void undo_pop() { --next_avail_; }
 
-  // Position in the rings, for snapshots.
+  // The driver's available index: how many requests it has ever made available.
+  Result<uint16_t> avail_idx(const GuestMemory& mem) const;
+
+  // Position in the rings.
   uint16_t next_avail() const { return next_avail_; }
   uint16_t next_used() const { return next_used_; }
   void set_positions(uint16_t next_avail, uint16_t next_used) {
     next_avail_ = next_avail;
     next_used_ = next_used;
   }
+
+  QueueState save_state() const;
+  // Takes a saved state, ring positions included (unlike activate(), which starts them at
+  // zero). A queue the device was using (`in_use`) is checked as validate() does, and its
+  // positions must be ones the device could have reached; one it was not is only a set
+  // of registers, checked when the device starts. On error nothing changes.
+  Result<void> restore_state(const QueueState& state, const GuestMemory& mem, bool in_use);
 
  private:
   Result<void> read_chain(const GuestMemory& mem, uint16_t head, DescriptorChain& chain) const;

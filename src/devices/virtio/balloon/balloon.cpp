@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
+#include "devices/virtio/balloon/persist.hpp"
 #include "devices/virtio/balloon/reclaim.hpp"
 #include "devices/virtio/balloon/request.hpp"
 #include "devices/virtio/request_loop.hpp"
@@ -98,10 +100,13 @@ Result<void> Balloon::activate(const ActiveContext& ctx) {
   bool stats = stats_enabled() && (ctx.acked_features & kBalloonFeatureStatsVq);
   if (stats && !ctx.queues[kStatsQueue].config().ready)
     return err("the driver accepted statistics but did not set up their queue");
+  std::optional<uint16_t> held = std::exchange(restored_stats_head_, std::nullopt);
+  if (held && (!stats || *held >= ctx.queues[kStatsQueue].config().size))
+    return err("the saved statistics buffer {} is not in a statistics queue", *held);
   watch_.inner = &ctx.interrupt;
   watch_.broken = false;
   ctx_.emplace(ActiveContext{ctx.memory, ctx.queues, watch_, ctx.acked_features});
-  stats_head_.reset();
+  stats_head_ = held;
   {
     std::lock_guard lock(mu_);
     active_ = true;
@@ -117,12 +122,51 @@ void Balloon::reset() {
   ctx_.reset();
   watch_.broken = false;
   stats_head_.reset();
+  restored_stats_head_.reset();
   std::lock_guard lock(mu_);
   active_ = false;
   stats_running_ = false;
   actual_pages_ = 0;
   stats_ = {};
   if (stats_enabled()) arm_stats_timer_locked(0);
+}
+
+std::vector<uint8_t> Balloon::save_state() const {
+  balloon::BalloonState state;
+  state.features = features_;
+  state.stats_head = stats_head_;
+  std::lock_guard lock(mu_);
+  state.num_pages = num_pages_;
+  state.actual_pages = actual_pages_;
+  state.stats_interval_s = stats_interval_s_;
+  state.stats = stats_;
+  return balloon::encode_state(state);
+}
+
+Result<void> Balloon::restore_state(std::span<const uint8_t> state) {
+  IGN_ASSIGN_OR_RETURN(balloon::BalloonState saved, balloon::decode_state(state));
+  if (saved.features != features_)
+    return err("balloon: the snapshot's features {:#x} differ from this device's {:#x}",
+               saved.features, features_);
+  // The same rules as create(), update_target() and update_stats_interval().
+  if (saved.num_pages % kBalloonPagesPerMib != 0 ||
+      saved.num_pages / kBalloonPagesPerMib > guest_mem_mib_)
+    return err("balloon: a target of {} pages for a guest of {} MiB", saved.num_pages,
+               guest_mem_mib_);
+  if ((saved.stats_interval_s != 0) != stats_enabled())
+    return err("balloon: statistics every {} s, but they are {} on this device",
+               saved.stats_interval_s, stats_enabled() ? "enabled" : "disabled");
+  if (saved.stats_head && (!stats_enabled() || *saved.stats_head >= kQueueSize))
+    return err("balloon: saved statistics buffer {} is not in a statistics queue",
+               *saved.stats_head);
+  restored_stats_head_ = saved.stats_head;
+  std::lock_guard lock(mu_);
+  num_pages_ = saved.num_pages;
+  actual_pages_ = saved.actual_pages;
+  stats_interval_s_ = saved.stats_interval_s;
+  stats_ = saved.stats;
+  stats_.target_pages = stats_.actual_pages = stats_.target_mib = stats_.actual_mib = 0;
+  return {};
 }
 
 void Balloon::process_queue(uint16_t index) {

@@ -57,6 +57,11 @@ class Balloon final : public Device {
   void process_queue(uint16_t index) override;
   // Watches the statistics timer and the API's wake-up eventfd.
   Result<void> register_events(EventRegistrar& registrar) override;
+  std::vector<uint8_t> save_state() const override;
+  // The device must be configured as the saved one (deflate-on-OOM, statistics on or
+  // off); target, actual size, statistics period and the guest's latest report come
+  // from the snapshot, and the statistics buffer the device held is held again.
+  Result<void> restore_state(std::span<const uint8_t> state) override;
 
   // API side (PATCH/GET /balloon...), callable from any thread.
   // A new target; fails before the driver has started the device, or above guest memory.
@@ -119,7 +124,8 @@ class Balloon final : public Device {
   // Event-thread state (under the transport's lock only).
   std::optional<ActiveContext> ctx_;  // its interrupt is watch_
   ResetWatch watch_;
-  std::optional<uint16_t> stats_head_;  // the statistics buffer we hold
+  std::optional<uint16_t> stats_head_;           // the statistics buffer we hold
+  std::optional<uint16_t> restored_stats_head_;  // held again by the next activate()
 
   // Shared with API threads.
   mutable std::mutex mu_;

@@ -1,12 +1,15 @@
 #include "devices/virtio/block/block.hpp"
 
 #include <sys/epoll.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
 
+#include "devices/virtio/block/persist.hpp"
+#include "devices/virtio/limiter_state.hpp"
 #include "devices/virtio/request_loop.hpp"
 
 namespace ignition::devices::virtio {
@@ -231,6 +234,39 @@ Result<void> Block::update_path(const std::string& path) {
 
 void Block::update_rate_limiter(const config::RateLimiter& limits) {
   limiter_.update(limits);
+}
+
+std::vector<uint8_t> Block::save_state() const {
+  return encode_state({drive_id_, disk_.path(), disk_.capacity_sectors(), read_only_, features_,
+                       limiter_.config()});
+}
+
+Result<void> Block::restore_state(std::span<const uint8_t> state) {
+  IGN_ASSIGN_OR_RETURN(BlockState saved, decode_state(state));
+  if (saved.drive_id != drive_id_)
+    return err("the snapshot holds drive {}, not drive {}", saved.drive_id, drive_id_);
+  if (saved.read_only != read_only_ || bool(saved.features & kFeatureRo) != read_only_)
+    return err("drive {} was {} in the snapshot, it is {} now", drive_id_,
+               saved.read_only ? "read-only" : "read-write",
+               read_only_ ? "read-only" : "read-write");
+  struct stat st {};
+  if (::stat(disk_.path().c_str(), &st) != 0)
+    return err("drive {}: backing file {}: {}", drive_id_, disk_.path(), errno_string());
+  // The guest sized its disk when it probed the device: another size would move its data.
+  if (saved.capacity_sectors != disk_.capacity_sectors())
+    return err("drive {}: {} has {} sectors, the snapshot's disk had {}", drive_id_, disk_.path(),
+               disk_.capacity_sectors(), saved.capacity_sectors);
+  // features_ holds everything this file allows; the guest negotiated from the saved set.
+  if (saved.features & ~features_)
+    return err("drive {}: the snapshot's features {:#x} are more than {} can offer ({:#x})",
+               drive_id_, saved.features, disk_.path(), features_);
+  if (saved.path != disk_.path())
+    spdlog::info("virtio-blk {}: snapshot taken over {}, restored over {}", drive_id_, saved.path,
+                 disk_.path());
+  features_ = saved.features;
+  build_config();
+  limiter_.update(exact_update(saved.rate_limiter));
+  return {};
 }
 
 BlockCounters Block::counters() const {

@@ -79,6 +79,11 @@ class Block final : public Device {
   void process_queue(uint16_t index) override;
   // Watches the rate limiter's timer, to resume a throttled queue.
   Result<void> register_events(EventRegistrar& registrar) override;
+  std::vector<uint8_t> save_state() const override;
+  // The drive must be the saved one: same id and read-only mode, a backing file that still
+  // exists with the saved capacity and can offer the saved features. The saved rate
+  // limits replace the configured ones (their buckets start full).
+  Result<void> restore_state(std::span<const uint8_t> state) override;
 
   // PATCH /drives/{id}. Like every device callback, call these serialised with the
   // transport (under its lock, or on the event thread that holds it).

@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "devices/virtio/limiter_state.hpp"
+#include "devices/virtio/net/persist.hpp"
 #include "devices/virtio/net/rx.hpp"
 
 namespace ignition::devices::virtio {
@@ -16,6 +18,12 @@ using namespace net;
 namespace {
 
 constexpr uint16_t kMinMtu = 68;
+
+// Firecracker's set: every offload passes through the TAP untouched. MAC and MTU are
+// offered when configured.
+constexpr uint64_t kBaseFeatures =
+    kFeatureCsum | kFeatureGuestCsum | kFeatureGuestTso4 | kFeatureGuestTso6 | kFeatureGuestUfo |
+    kFeatureHostTso4 | kFeatureHostTso6 | kFeatureHostUfo | kFeatureMrgRxbuf | kFeatureRingEventIdx;
 
 void bump(NetMetrics::Counter& counter, uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
@@ -59,10 +67,7 @@ Net::Net(const config::NetworkInterface& cfg, Tap tap, RateLimiter rx, RateLimit
       rx_frame_(kMaxFrameSize),
       rx_limiter_(std::move(rx)),
       tx_limiter_(std::move(tx)) {
-  // Firecracker's set: every offload passes through the TAP untouched.
-  features_ = kFeatureCsum | kFeatureGuestCsum | kFeatureGuestTso4 | kFeatureGuestTso6 |
-              kFeatureGuestUfo | kFeatureHostTso4 | kFeatureHostTso6 | kFeatureHostUfo |
-              kFeatureMrgRxbuf | kFeatureRingEventIdx;
+  features_ = kBaseFeatures;
   if (guest_mac_) {
     features_ |= kFeatureMac;
     std::memcpy(config_.mac, guest_mac_->bytes.data(), sizeof(config_.mac));
@@ -71,6 +76,41 @@ Net::Net(const config::NetworkInterface& cfg, Tap tap, RateLimiter rx, RateLimit
     features_ |= kFeatureMtu;
     config_.mtu = *cfg.mtu;
   }
+}
+
+std::vector<uint8_t> Net::save_state() const {
+  NetState state;
+  state.iface_id = id_;
+  if (guest_mac_) state.mac = guest_mac_->bytes;
+  if (features_ & kFeatureMtu) state.mtu = config_.mtu;
+  state.features = features_;
+  state.rx_rate_limiter = rx_rate_limiter();
+  state.tx_rate_limiter = tx_rate_limiter();
+  return encode_state(state);
+}
+
+Result<void> Net::restore_state(std::span<const uint8_t> state) {
+  IGN_ASSIGN_OR_RETURN(NetState saved, decode_state(state));
+  if (saved.iface_id != id_)
+    return err("the snapshot holds network interface {}, not {}", saved.iface_id, id_);
+  if (saved.mtu && *saved.mtu < kMinMtu)
+    return err("network interface {}: MTU {} is below {}", id_, *saved.mtu, kMinMtu);
+  uint64_t features = kBaseFeatures | (saved.mac ? kFeatureMac : 0) | (saved.mtu ? kFeatureMtu : 0);
+  if (saved.features != features)
+    return err("network interface {}: saved features {:#x}, its MAC and MTU make {:#x}", id_,
+               saved.features, features);
+  features_ = features;
+  config_ = {};
+  guest_mac_.reset();
+  if (saved.mac) {
+    guest_mac_ = config::MacAddress{*saved.mac};
+    std::memcpy(config_.mac, saved.mac->data(), sizeof(config_.mac));
+  }
+  if (saved.mtu) config_.mtu = *saved.mtu;
+  std::lock_guard lock(limiter_mu_);
+  rx_limiter_.update(exact_update(saved.rx_rate_limiter));
+  tx_limiter_.update(exact_update(saved.tx_rate_limiter));
+  return {};
 }
 
 void Net::read_config(uint64_t offset, std::span<uint8_t> data) {

@@ -48,6 +48,11 @@ class Net final : public Device {
   void process_queue(uint16_t index) override;
   // The TAP (edge-triggered) and both rate limiters' timers.
   Result<void> register_events(EventRegistrar& registrar) override;
+  std::vector<uint8_t> save_state() const override;
+  // The interface must be the saved one (same id). The guest keeps the MAC and MTU it
+  // read, so they come from the snapshot, as do the rate limits (buckets start full).
+  // Activation sets the TAP's offloads again from the negotiated features.
+  Result<void> restore_state(std::span<const uint8_t> state) override;
 
   // PATCH /network-interfaces/{id}: an absent limiter is left as it is. Any thread.
   void update_rate_limiters(const std::optional<config::RateLimiter>& rx,

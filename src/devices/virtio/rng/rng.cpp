@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "devices/virtio/request_loop.hpp"
+#include "devices/virtio/rng/persist.hpp"
 
 namespace ignition::devices::virtio {
 
@@ -15,6 +16,16 @@ void Rng::read_config(uint64_t, std::span<uint8_t> data) {
 
 Result<void> Rng::activate(const ActiveContext& ctx) {
   ctx_.emplace(ctx);
+  return {};
+}
+
+std::vector<uint8_t> Rng::save_state() const {
+  return rng::encode_state({bytes_served_});
+}
+
+Result<void> Rng::restore_state(std::span<const uint8_t> state) {
+  IGN_ASSIGN_OR_RETURN(rng::RngState saved, rng::decode_state(state));
+  bytes_served_ = saved.bytes_served;
   return {};
 }
 

@@ -21,6 +21,8 @@ class Rng final : public Device {
   Result<void> activate(const ActiveContext& ctx) override;
   void reset() override { ctx_.reset(); }
   void process_queue(uint16_t index) override;
+  std::vector<uint8_t> save_state() const override;
+  Result<void> restore_state(std::span<const uint8_t> state) override;
 
   uint64_t bytes_served() const { return bytes_served_; }
 

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "devices/virtio/request_loop.hpp"
+#include "devices/virtio/vsock/persist.hpp"
 
 namespace ignition::devices::virtio {
 
@@ -41,6 +43,12 @@ Result<void> Vsock::activate(const ActiveContext& ctx) {
   IGN_TRY(muxer_->activate());
   ctx_.emplace(ctx);
   awaiting_event_ack_ = false;
+  if (std::exchange(reset_on_activate_, false)) {
+    // Firecracker sends it too and carries on without: the guest then keeps stale sockets
+    // that the host side no longer knows, and they fail on their next packet.
+    if (auto sent = send_transport_reset(); !sent.ok())
+      spdlog::warn("virtio-vsock: after restore: {}", sent.error().message);
+  }
   return {};
 }
 
@@ -48,6 +56,20 @@ void Vsock::reset() {
   muxer_->reset();
   ctx_.reset();
   awaiting_event_ack_ = false;
+  reset_on_activate_ = false;
+}
+
+std::vector<uint8_t> Vsock::save_state() const {
+  return vsock::encode_state({guest_cid_, ctx_.has_value()});
+}
+
+Result<void> Vsock::restore_state(std::span<const uint8_t> state) {
+  IGN_ASSIGN_OR_RETURN(vsock::VsockState saved, vsock::decode_state(state));
+  if (saved.guest_cid != guest_cid_)
+    return err("vsock: the snapshot's guest CID is {}, this device's {}", saved.guest_cid,
+               guest_cid_);
+  reset_on_activate_ = saved.active;
+  return {};
 }
 
 Result<void> Vsock::register_events(EventRegistrar& registrar) {
@@ -67,7 +89,12 @@ void Vsock::process_queue(uint16_t index) {
       process_tx();
       break;
     case kEventQueue:
-      awaiting_event_ack_ = false;  // the driver handled the reset and re-armed the queue
+      // The driver handled the reset when it gives the event buffer back; a kick alone
+      // (a spurious one, or one replayed after a restore) does not say so.
+      if (awaiting_event_ack_) {
+        auto idx = ctx_->queues[kEventQueue].avail_idx(ctx_->memory);
+        if (!idx.ok() || *idx != reset_avail_idx_) awaiting_event_ack_ = false;
+      }
       break;
     default:
       break;
@@ -136,6 +163,8 @@ Result<void> Vsock::send_transport_reset() {
   // The driver forgets every socket on this event; the host side follows suit.
   muxer_->reset(/*keep_listening=*/true);
   awaiting_event_ack_ = true;
+  auto avail = queue.avail_idx(ctx_->memory);
+  reset_avail_idx_ = avail.ok() ? *avail : 0;
   auto notify = queue.needs_interrupt(ctx_->memory);
   if (!notify.ok() || *notify) ctx_->interrupt.used_ring();
   return {};

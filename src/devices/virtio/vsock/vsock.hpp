@@ -38,6 +38,10 @@ class Vsock final : public Device {
   void process_queue(uint16_t index) override;
   // Watches the backend's one epoll fd; host sockets are watched inside it.
   Result<void> register_events(EventRegistrar& registrar) override;
+  std::vector<uint8_t> save_state() const override;
+  // The guest CID must be the saved one. A device saved active sends a transport reset
+  // when the transport re-activates it: the guest's sockets did not survive.
+  Result<void> restore_state(std::span<const uint8_t> state) override;
 
   // For snapshots: drops every connection (closing the host streams) and posts a
   // VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue, as Firecracker does. Nothing
@@ -60,6 +64,8 @@ class Vsock final : public Device {
   std::unique_ptr<vsock::Muxer> muxer_;
   std::optional<ActiveContext> ctx_;
   bool awaiting_event_ack_ = false;
+  uint16_t reset_avail_idx_ = 0;    // the event queue's avail idx when the reset was sent
+  bool reset_on_activate_ = false;  // restored from a snapshot of an active device
 };
 
 }  // namespace ignition::devices::virtio

@@ -89,8 +89,8 @@ Result<void> Machine::setup_devices() {
       devices::IrqLine(std::move(serial_irq_fd), x86_64::kSerialCom1Irq), console_out,
       std::move(space_fd));
   IGN_TRY(pio_bus_.insert(serial_, x86_64::kSerialCom1Port, 8));
-  IGN_TRY(pio_bus_.insert(std::make_shared<devices::I8042>(*exit_request_), x86_64::kI8042Port,
-                          devices::I8042::kPortCount));
+  i8042_ = std::make_shared<devices::I8042>(*exit_request_);
+  IGN_TRY(pio_bus_.insert(i8042_, x86_64::kI8042Port, devices::I8042::kPortCount));
   IGN_TRY(pio_bus_.insert(std::make_shared<devices::AcpiSleep>(*exit_request_),
                           x86_64::kAcpiSleepPort, 1));
   auto report = [this](std::chrono::microseconds wall, std::chrono::microseconds cpu) {

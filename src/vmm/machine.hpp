@@ -14,6 +14,7 @@
 
 #include "arch/x86_64/kernel_loader.hpp"
 #include "devices/bus.hpp"
+#include "devices/legacy/i8042.hpp"
 #include "devices/legacy/serial.hpp"
 #include "devices/virtio/balloon/balloon.hpp"
 #include "devices/virtio/mmio_transport.hpp"
@@ -110,6 +111,7 @@ class Machine {
   devices::Bus pio_bus_;
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
+  std::shared_ptr<devices::I8042> i8042_;
   std::unique_ptr<devices::VmExitRequest> exit_request_;
   UniqueFd serial_out_file_;  // when the console goes to a file
 

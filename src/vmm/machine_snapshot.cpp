@@ -19,6 +19,12 @@ constexpr const char* kConfigSection = "config";
 constexpr const char* kLayoutSection = "memory.layout";
 constexpr const char* kVmSection = "vm";
 
+constexpr const char* kSerialSection = "device.serial";
+constexpr const char* kI8042Section = "device.i8042";
+
+std::string virtio_section(size_t slot) {
+  return fmt::format("device.virtio.{}", slot);
+}
 std::string vcpu_section(size_t id) {
   return fmt::format("vcpu.{}", id);
 }
@@ -49,12 +55,6 @@ Result<std::vector<GuestMemory::Range>> decode_layout(std::span<const uint8_t> b
 
 Result<void> Machine::save_snapshot(const SnapshotPaths& paths) {
   if (!paused_) return err("snapshot: the VM must be paused");
-  for (const auto& v : virtio_) {
-    // Device state arrives with each device's persist support; until then a snapshot
-    // that silently dropped a running device would restore into a broken guest.
-    if (v.transport->device_status() & devices::virtio::kStatusDriverOk)
-      return err("snapshot: active virtio devices cannot be saved yet");
-  }
   auto started = std::chrono::steady_clock::now();
   snapshot::SnapshotWriter writer{std::string(hypervisor_->state_tag())};
   std::string config_text = config::to_json(config_).dump();
@@ -71,6 +71,13 @@ Result<void> Machine::save_snapshot(const SnapshotPaths& paths) {
   }
   IGN_ASSIGN_OR_RETURN(auto vm_state, vm_->save_state());
   IGN_TRY(writer.add_section(kVmSection, snapshot::encode_vm_state(vm_state)));
+  IGN_TRY(writer.add_section(kSerialSection, serial_->save_state()));
+  IGN_TRY(writer.add_section(kI8042Section, i8042_->save_state()));
+  for (size_t i = 0; i < virtio_.size(); ++i) {
+    auto state = virtio_[i].transport->save_state();
+    if (!state.ok()) return context(state.error(), fmt::format("snapshot: virtio device {}", i));
+    IGN_TRY(writer.add_section(virtio_section(i), std::move(state).value()));
+  }
 
   IGN_TRY(memory_.save(paths.memory));
   IGN_TRY(writer.write(paths.state));
@@ -127,12 +134,23 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   IGN_TRY(m->setup_vm());
   IGN_TRY(m->setup_devices());
   IGN_TRY(m->setup_virtio_devices());
+  for (size_t i = 0; i < m->virtio_.size(); ++i) {
+    IGN_ASSIGN_OR_RETURN(auto bytes, reader.section(virtio_section(i)));
+    auto restored = m->virtio_[i].transport->restore_state(bytes);
+    if (!restored.ok()) return context(restored.error(), fmt::format("virtio device {}", i));
+  }
   IGN_TRY(m->create_vcpus());
   for (size_t id = 0; id < m->vcpus_.size(); ++id) {
     auto restored = m->vcpus_[id]->restore_state(vcpu_states[id]);
     if (!restored.ok()) return context(restored.error(), fmt::format("restoring vCPU {}", id));
   }
   IGN_TRY(m->vm_->restore_state(vm_state));
+  // Interrupts raised from here on reach a restored irqchip.
+  IGN_ASSIGN_OR_RETURN(auto i8042_bytes, reader.section(kI8042Section));
+  IGN_TRY(m->i8042_->restore_state(i8042_bytes));
+  IGN_ASSIGN_OR_RETURN(auto serial_bytes, reader.section(kSerialSection));
+  IGN_TRY(m->serial_->restore_state(serial_bytes));
+  for (auto& v : m->virtio_) v.transport->signal_used_queues();
   return m;
 }
 

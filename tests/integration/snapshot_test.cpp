@@ -78,6 +78,24 @@ TEST_F(SnapshotTest, RestoredGuestContinuesFromTheReadyPoint) {
   EXPECT_EQ(read(file("base", "memory")), memory_before) << "clones never write the base";
 }
 
+TEST_F(SnapshotTest, ActiveVirtioDeviceWorksAfterRestore) {
+  std::string config = store_ + "-vm.json";
+  std::ofstream(config) << R"({"boot-source": {"kernel_image_path": ")"
+                        << guest_image("ignition-test.elf")
+                        << R"(", "boot_args": "ign.tests=virtio-rng,boottime,virtio-rng"},
+      "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}, "entropy": {}})";
+  auto base = ignition({"snapshot", "rng", "--config-file", config});
+  ASSERT_TRUE(base.exited_ok()) << base.output;
+  EXPECT_TRUE(parse_guest_report(base.output).passed("virtio-rng")) << base.output;
+  auto run = ignition({"restore", "rng"});
+  ASSERT_TRUE(run.exited_ok()) << run.output;
+  auto report = parse_guest_report(run.output);
+  EXPECT_TRUE(report.ended) << run.output;
+  EXPECT_TRUE(report.fails.empty()) << run.output;
+  EXPECT_TRUE(report.passed("virtio-rng")) << "the restored device serves requests\n" << run.output;
+  std::filesystem::remove(config);
+}
+
 TEST_F(SnapshotTest, StoreRefusesDuplicatesAndMissingNames) {
   ASSERT_TRUE(snapshot("dup").exited_ok());
   auto again = snapshot("dup");

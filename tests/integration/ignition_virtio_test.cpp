@@ -29,7 +29,8 @@ class IgnitionVirtio : public ::testing::Test {
   // Per-test names: CTest runs the tests of this file in parallel processes.
   std::string path(const std::string& name) {
     return ::testing::TempDir() + "ign-virtio-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" + name;
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+           std::to_string(::getpid()) + "-" + name;
   }
 
   // Boots the test guest with `devices` (JSON members for the config file) and `tests`;

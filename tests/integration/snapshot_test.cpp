@@ -1,6 +1,8 @@
 // Snapshot at the guest's ready point, then restore: the guest continues from there
 // (no second boot), every restore is independent, the base never changes, and a bad
 // snapshot file is refused with a clear error before any VM runs.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -24,7 +26,8 @@ class SnapshotTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = ::testing::TempDir() + "ign-store-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name();
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+             std::to_string(::getpid());
     fs::remove_all(store_);
   }
   void TearDown() override { fs::remove_all(store_); }

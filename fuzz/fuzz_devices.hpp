@@ -28,7 +28,8 @@ inline const std::string& disk_path() {
 
 inline std::unique_ptr<devices::virtio::Device> make_device(uint8_t selector) {
   switch (selector % 3) {
-    case 0: return std::make_unique<devices::virtio::Rng>();
+    case 0:
+      return std::make_unique<devices::virtio::Rng>();
     default: {
       config::Drive drive;
       drive.drive_id = "fuzz";

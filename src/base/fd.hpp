@@ -36,6 +36,8 @@ class UniqueFd {
 };
 
 // strerror(errno) as a std::string, for error messages.
-inline std::string errno_string(int e = errno) { return std::strerror(e); }
+inline std::string errno_string(int e = errno) {
+  return std::strerror(e);
+}
 
 }  // namespace ignition

@@ -69,9 +69,9 @@ inline Error context(const Error& e, std::string_view what) {
 #define IGN_CONCAT(a, b) IGN_CONCAT_INNER(a, b)
 
 // Returns the error of a Result<void>-like expression from the enclosing function.
-#define IGN_TRY(expr)                                     \
-  do {                                                    \
-    auto&& ign_try_result = (expr);                       \
+#define IGN_TRY(expr)                                        \
+  do {                                                       \
+    auto&& ign_try_result = (expr);                          \
     if (!ign_try_result.ok()) return ign_try_result.error(); \
   } while (0)
 

@@ -55,8 +55,8 @@ class IgnitionVirtio : public ::testing::Test {
 
   std::string drive(const std::string& id, const std::string& file, bool root, bool ro) {
     return R"({"drive_id": ")" + id + R"(", "path_on_host": ")" + file +
-           R"(", "is_root_device": )" + (root ? "true" : "false") +
-           R"(, "is_read_only": )" + (ro ? "true" : "false") + R"(, "cache_type": "Writeback"})";
+           R"(", "is_root_device": )" + (root ? "true" : "false") + R"(, "is_read_only": )" +
+           (ro ? "true" : "false") + R"(, "cache_type": "Writeback"})";
   }
 };
 
@@ -85,8 +85,8 @@ TEST_F(IgnitionVirtio, RngGivesEntropyPolledAndByInterrupt) {
 TEST_F(IgnitionVirtio, BlkReadsWritesFlushesAndRefusesOutOfRange) {
   std::string disk = path("disk1.img");
   write_pattern_disk(disk);
-  auto run = boot(R"("drives": [)" + drive("ign_blk_0", disk, true, false) + "]",
-                  IGN_TEST_VIRTIO_BLK);
+  auto run =
+      boot(R"("drives": [)" + drive("ign_blk_0", disk, true, false) + "]", IGN_TEST_VIRTIO_BLK);
   ASSERT_TRUE(run.process.exited_ok()) << run.explain();
   const auto& r = run.report;
   ASSERT_TRUE(r.passed(IGN_TEST_VIRTIO_BLK)) << run.explain();
@@ -154,11 +154,11 @@ TEST_F(IgnitionVirtio, NetResolvesArpAndGetsItsUdpEchoed) {
   for (int i = 0; i < 500 && !peer_ready; i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
 
-  auto run = boot(std::string(R"("network-interfaces": [{"iface_id": "eth0", "host_dev_name": ")") +
-                      NetNamespace::kTap + R"(", "guest_mac": "52:54:00:12:34:56"}])",
-                  IGN_TEST_VIRTIO_NET,
-                  std::string(IGN_OPT_IP) + "10.0.2.15/24 " + IGN_OPT_PEER + "10.0.2.2",
-                  ns.exec({}));
+  auto run =
+      boot(std::string(R"("network-interfaces": [{"iface_id": "eth0", "host_dev_name": ")") +
+               NetNamespace::kTap + R"(", "guest_mac": "52:54:00:12:34:56"}])",
+           IGN_TEST_VIRTIO_NET,
+           std::string(IGN_OPT_IP) + "10.0.2.15/24 " + IGN_OPT_PEER + "10.0.2.2", ns.exec({}));
   peer_thread.join();
   ASSERT_TRUE(peer_ready);
   ASSERT_TRUE(peer.has_value());

@@ -26,8 +26,8 @@
 
 #include "../../guest/include/ign_protocol.h"
 #include "support/guest_report.hpp"
-#include "support/paths.hpp"
 #include "support/net_peer.hpp"
+#include "support/paths.hpp"
 #include "support/pattern_disk.hpp"
 #include "support/process.hpp"
 
@@ -126,7 +126,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
 
 class QemuVirtioTest : public ::testing::Test {
  protected:

@@ -3,8 +3,8 @@
 // network. Shared by the QEMU and ignition device tests.
 #pragma once
 
-#include <string>
 #include <unistd.h>
+#include <string>
 
 #include <vector>
 
@@ -84,6 +84,5 @@ try:
 except socket.timeout:
     pass
 )PY";
-
 
 }  // namespace ignition::test

@@ -59,7 +59,9 @@ class KvmHypervisor final : public Hypervisor {
   KvmCaps caps_;
 };
 
-bool has_cap(int fd, int cap) { return ::ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0; }
+bool has_cap(int fd, int cap) {
+  return ::ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
 
 }  // namespace
 }  // namespace kvm

@@ -14,8 +14,8 @@ namespace ignition::hv::kvm {
 namespace {
 
 Segment from_kvm(const kvm_segment& s) {
-  return {s.base, s.limit, s.selector, s.type, s.present, s.dpl,     s.db,
-          s.s,    s.l,     s.g,        s.avl,  s.unusable};
+  return {s.base, s.limit, s.selector, s.type, s.present, s.dpl,
+          s.db,   s.s,     s.l,        s.g,    s.avl,     s.unusable};
 }
 
 kvm_segment to_kvm(const Segment& s) {
@@ -36,40 +36,58 @@ kvm_segment to_kvm(const Segment& s) {
 }
 
 Regs from_kvm(const kvm_regs& r) {
-  return {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8,  r.r9,
-          r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
+  return {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8,
+          r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
 }
 
 kvm_regs to_kvm(const Regs& r) {
-  return {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8,  r.r9,
-          r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
+  return {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8,
+          r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
 }
 
 const char* exit_name(uint32_t reason) {
   switch (reason) {
-    case KVM_EXIT_UNKNOWN: return "KVM_EXIT_UNKNOWN";
-    case KVM_EXIT_EXCEPTION: return "KVM_EXIT_EXCEPTION";
-    case KVM_EXIT_HYPERCALL: return "KVM_EXIT_HYPERCALL";
-    case KVM_EXIT_DEBUG: return "KVM_EXIT_DEBUG";
-    case KVM_EXIT_FAIL_ENTRY: return "KVM_EXIT_FAIL_ENTRY";
-    case KVM_EXIT_NMI: return "KVM_EXIT_NMI";
-    case KVM_EXIT_INTERNAL_ERROR: return "KVM_EXIT_INTERNAL_ERROR";
-    case KVM_EXIT_X86_RDMSR: return "KVM_EXIT_X86_RDMSR";
-    case KVM_EXIT_X86_WRMSR: return "KVM_EXIT_X86_WRMSR";
-    case KVM_EXIT_DIRTY_RING_FULL: return "KVM_EXIT_DIRTY_RING_FULL";
-    case KVM_EXIT_X86_BUS_LOCK: return "KVM_EXIT_X86_BUS_LOCK";
-    case KVM_EXIT_NOTIFY: return "KVM_EXIT_NOTIFY";
-    default: return "unhandled KVM exit";
+    case KVM_EXIT_UNKNOWN:
+      return "KVM_EXIT_UNKNOWN";
+    case KVM_EXIT_EXCEPTION:
+      return "KVM_EXIT_EXCEPTION";
+    case KVM_EXIT_HYPERCALL:
+      return "KVM_EXIT_HYPERCALL";
+    case KVM_EXIT_DEBUG:
+      return "KVM_EXIT_DEBUG";
+    case KVM_EXIT_FAIL_ENTRY:
+      return "KVM_EXIT_FAIL_ENTRY";
+    case KVM_EXIT_NMI:
+      return "KVM_EXIT_NMI";
+    case KVM_EXIT_INTERNAL_ERROR:
+      return "KVM_EXIT_INTERNAL_ERROR";
+    case KVM_EXIT_X86_RDMSR:
+      return "KVM_EXIT_X86_RDMSR";
+    case KVM_EXIT_X86_WRMSR:
+      return "KVM_EXIT_X86_WRMSR";
+    case KVM_EXIT_DIRTY_RING_FULL:
+      return "KVM_EXIT_DIRTY_RING_FULL";
+    case KVM_EXIT_X86_BUS_LOCK:
+      return "KVM_EXIT_X86_BUS_LOCK";
+    case KVM_EXIT_NOTIFY:
+      return "KVM_EXIT_NOTIFY";
+    default:
+      return "unhandled KVM exit";
   }
 }
 
 const char* internal_error_name(uint32_t suberror) {
   switch (suberror) {
-    case KVM_INTERNAL_ERROR_EMULATION: return "emulation failure";
-    case KVM_INTERNAL_ERROR_SIMUL_EX: return "exception during exception delivery";
-    case KVM_INTERNAL_ERROR_DELIVERY_EV: return "event delivery failed";
-    case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: return "unexpected exit reason";
-    default: return "internal error";
+    case KVM_INTERNAL_ERROR_EMULATION:
+      return "emulation failure";
+    case KVM_INTERNAL_ERROR_SIMUL_EX:
+      return "exception during exception delivery";
+    case KVM_INTERNAL_ERROR_DELIVERY_EV:
+      return "event delivery failed";
+    case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON:
+      return "unexpected exit reason";
+    default:
+      return "internal error";
   }
 }
 
@@ -88,7 +106,9 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(int vm_fd, uint32_t id, const K
   return std::unique_ptr<KvmVcpu>(new KvmVcpu(std::move(fd), id, kvm_run_page, caps));
 }
 
-KvmVcpu::~KvmVcpu() { ::munmap(run_, run_size_); }
+KvmVcpu::~KvmVcpu() {
+  ::munmap(run_, run_size_);
+}
 
 Result<Exit> KvmVcpu::run() {
   if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
@@ -109,8 +129,7 @@ Exit KvmVcpu::decode_exit() {
       auto size = static_cast<uint8_t>(run_->io.size);
       size_t bytes = static_cast<size_t>(run_->io.size) * run_->io.count;
       uint8_t* data = raw + run_->io.data_offset;
-      if (run_->io.direction == KVM_EXIT_IO_OUT)
-        return IoOut{run_->io.port, size, {data, bytes}};
+      if (run_->io.direction == KVM_EXIT_IO_OUT) return IoOut{run_->io.port, size, {data, bytes}};
       return IoIn{run_->io.port, size, {data, bytes}};
     }
     case KVM_EXIT_MMIO: {
@@ -118,23 +137,30 @@ Exit KvmVcpu::decode_exit() {
       if (run_->mmio.is_write) return MmioWrite{run_->mmio.phys_addr, {run_->mmio.data, len}};
       return MmioRead{run_->mmio.phys_addr, {run_->mmio.data, len}};
     }
-    case KVM_EXIT_HLT: return Halted{};
+    case KVM_EXIT_HLT:
+      return Halted{};
     case KVM_EXIT_INTR:
-    case KVM_EXIT_IRQ_WINDOW_OPEN: return Interrupted{};
-    case KVM_EXIT_SHUTDOWN: return TripleFault{};
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+      return Interrupted{};
+    case KVM_EXIT_SHUTDOWN:
+      return TripleFault{};
     case KVM_EXIT_SYSTEM_EVENT:
       switch (run_->system_event.type) {
-        case KVM_SYSTEM_EVENT_SHUTDOWN: return SystemEvent{SystemEvent::Kind::Shutdown};
-        case KVM_SYSTEM_EVENT_RESET: return SystemEvent{SystemEvent::Kind::Reset};
-        default: return SystemEvent{SystemEvent::Kind::Crash};
+        case KVM_SYSTEM_EVENT_SHUTDOWN:
+          return SystemEvent{SystemEvent::Kind::Shutdown};
+        case KVM_SYSTEM_EVENT_RESET:
+          return SystemEvent{SystemEvent::Kind::Reset};
+        default:
+          return SystemEvent{SystemEvent::Kind::Crash};
       }
-    case KVM_EXIT_INTERNAL_ERROR: return describe_internal_error();
+    case KVM_EXIT_INTERNAL_ERROR:
+      return describe_internal_error();
     case KVM_EXIT_FAIL_ENTRY:
       return Fatal{fmt::format("KVM_EXIT_FAIL_ENTRY (hardware entry failure reason {:#x})",
                                run_->fail_entry.hardware_entry_failure_reason)};
     default:
-      return Fatal{fmt::format("{} (exit reason {})", exit_name(run_->exit_reason),
-                               run_->exit_reason)};
+      return Fatal{
+          fmt::format("{} (exit reason {})", exit_name(run_->exit_reason), run_->exit_reason)};
   }
 }
 
@@ -261,7 +287,6 @@ Result<void> KvmVcpu::set_fpu(const Fpu& f) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &k) < 0) return err("KVM_SET_FPU: {}", errno_string());
   return {};
 }
-
 
 Result<void> KvmVcpu::set_msrs(std::span<const Msr> msrs) {
   for (size_t first = 0; first < msrs.size(); first += kMaxMsrsPerCall) {

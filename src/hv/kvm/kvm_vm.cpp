@@ -115,14 +115,16 @@ Result<std::vector<uint64_t>> KvmVm::get_dirty_log(uint32_t slot, uint64_t size)
 
 Result<uint64_t> KvmVm::get_clock() {
   kvm_clock_data clock{};
-  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) return err("KVM_GET_CLOCK: {}", errno_string());
+  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0)
+    return err("KVM_GET_CLOCK: {}", errno_string());
   return clock.clock;
 }
 
 Result<void> KvmVm::set_clock(uint64_t ns) {
   kvm_clock_data clock{};
   clock.clock = ns;
-  if (::ioctl(fd_.get(), KVM_SET_CLOCK, &clock) < 0) return err("KVM_SET_CLOCK: {}", errno_string());
+  if (::ioctl(fd_.get(), KVM_SET_CLOCK, &clock) < 0)
+    return err("KVM_SET_CLOCK: {}", errno_string());
   return {};
 }
 

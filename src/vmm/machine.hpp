@@ -33,6 +33,18 @@ struct SnapshotPaths {
   std::string memory;
 };
 
+// Full: all of RAM. Diff: only the pages written since the previous snapshot (needs
+// machine_config.track_dirty_pages); restored over its parent.
+enum class SnapshotKind { Full, Diff };
+
+struct RestoreOptions {
+  // File: map the memory file MAP_PRIVATE. Uffd: serve page faults from it through
+  // userfaultfd (Firecracker's `mem_backend` `Uffd`).
+  enum class MemoryBackend { File, Uffd } memory_backend = MemoryBackend::File;
+  // iface_id -> host_dev_name: a restored NIC on another TAP (snapshot/load network_overrides).
+  std::vector<std::pair<std::string, std::string>> network_overrides;
+};
+
 struct MachineIo {
   int console_out = 1;  // serial output; -1 discards it
   int console_in = -1;  // serial input; -1 for none
@@ -54,10 +66,11 @@ class Machine {
                                                  const MachineIo& io);
   // A machine that continues where a snapshot left off. Its RAM maps the snapshot's
   // memory file copy-on-write, so any number of restores share it.
-  static Result<std::unique_ptr<Machine>> restore(const SnapshotPaths& paths, const MachineIo& io);
+  static Result<std::unique_ptr<Machine>> restore(const SnapshotPaths& paths, const MachineIo& io,
+                                                  const RestoreOptions& options = {});
 
   // On the event-loop thread, while paused: writes the whole VM to `paths`.
-  Result<void> save_snapshot(const SnapshotPaths& paths);
+  Result<void> save_snapshot(const SnapshotPaths& paths, SnapshotKind kind = SnapshotKind::Full);
   ~Machine();
 
   // Runs every vCPU until the guest reboots or powers off, a vCPU fails, or stop().
@@ -76,6 +89,10 @@ class Machine {
   bool paused() const { return paused_; }
   // Why the snapshot at the ready point failed, if it did.
   const std::string& snapshot_error() const { return snapshot_error_; }
+
+  // --- Post-boot device updates and actions (API PATCH, SendCtrlAltDel), defined in
+  // machine_updates.cpp; on the event-loop thread. ---
+  // --- end post-boot updates ---
 
   const GuestMemory& memory() const { return memory_; }
   const x86_64::LoadedKernel& kernel() const { return kernel_; }
@@ -135,6 +152,9 @@ class Machine {
   bool paused_ = false;
   std::atomic<bool> marker_snapshot_taken_{false};  // read on vCPU threads
   std::string snapshot_error_;                      // set when a snapshot at the marker failed
+
+  // --- Post-boot update state (machine_updates.cpp) ---
+  // --- end post-boot update state ---
 
   std::mutex stop_mu_;
   std::optional<VcpuStop> vcpu_stop_;  // first vCPU that stopped on its own

@@ -4,6 +4,8 @@
 // vCPU state, then VM state (irqchip, PIT, clock).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "arch/x86_64/msrs.hpp"
 #include "snapshot/codec.hpp"
 #include "snapshot/hv_state_codec.hpp"
@@ -53,8 +55,9 @@ Result<std::vector<GuestMemory::Range>> decode_layout(std::span<const uint8_t> b
 
 }  // namespace
 
-Result<void> Machine::save_snapshot(const SnapshotPaths& paths) {
+Result<void> Machine::save_snapshot(const SnapshotPaths& paths, SnapshotKind kind) {
   if (!paused_) return err("snapshot: the VM must be paused");
+  if (kind == SnapshotKind::Diff) return err("snapshot: diff snapshots are not supported yet");
   auto started = std::chrono::steady_clock::now();
   snapshot::SnapshotWriter writer{std::string(hypervisor_->state_tag())};
   std::string config_text = config::to_json(config_).dump();
@@ -100,7 +103,10 @@ void Machine::snapshot_at_marker() {
   resume();
 }
 
-Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, const MachineIo& io) {
+Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, const MachineIo& io,
+                                                  const RestoreOptions& options) {
+  if (options.memory_backend == RestoreOptions::MemoryBackend::Uffd)
+    return err("snapshot restore: the Uffd memory backend is not supported yet");
   IGN_ASSIGN_OR_RETURN(auto reader, snapshot::SnapshotReader::open(paths.state));
   IGN_ASSIGN_OR_RETURN(auto hypervisor, hv::open_hypervisor());
   IGN_TRY(reader.expect_tag(hypervisor->state_tag()));
@@ -111,6 +117,13 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   IGN_ASSIGN_OR_RETURN(auto config_json, config::parse_json_text(config_text));
   auto config = config::parse_vm_config(config_json);
   if (!config.ok()) return context(config.error(), "snapshot config");
+  for (const auto& [iface_id, host_dev_name] : options.network_overrides) {
+    auto it = std::find_if(config->network_interfaces.begin(), config->network_interfaces.end(),
+                           [&](const auto& n) { return n.iface_id == iface_id; });
+    if (it == config->network_interfaces.end())
+      return err("network override: the snapshot has no network interface '{}'", iface_id);
+    it->host_dev_name = host_dev_name;
+  }
 
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
   IGN_ASSIGN_OR_RETURN(auto ranges, decode_layout(layout_bytes));

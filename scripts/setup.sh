@@ -10,6 +10,7 @@ packages=(
   libclang-rt-14-dev
   acpica-tools qemu-system-x86 busybox-static cpio
   python3 iproute2 curl
+  python3-yaml python3-jsonschema socat
 )
 
 missing=()

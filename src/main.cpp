@@ -46,9 +46,10 @@ int run_to_end(Result<std::unique_ptr<vmm::Machine>> machine) {
   return kExitError;
 }
 
-vmm::MachineIo console_io(std::chrono::steady_clock::time_point start) {
+vmm::MachineIo console_io(std::chrono::steady_clock::time_point start, bool reset_port) {
   vmm::MachineIo io;
   io.start = start;
+  io.reset_port = reset_port;
   io.console_in = STDIN_FILENO;
   io.console_out = STDOUT_FILENO;
   return io;
@@ -115,7 +116,13 @@ int main(int argc, char** argv) {
   app.add_option("--api-sock", api_sock,
                  "Serve the Firecracker-compatible API on this Unix socket");
   app.add_option("--id", instance_id, "The microVM's id, reported by GET /");
+  std::string metrics_path;
+  app.add_option("--metrics-path", metrics_path,
+                 "Write Firecracker-style metrics (JSON lines) to this file or FIFO");
   app.add_flag("--no-api", no_api, "Start from --config-file without an API socket");
+  bool reset_port = false;
+  app.add_flag("--reset-port", reset_port,
+               "Give the guest the checkpoint/reset port (for fuzzing harnesses and tests)");
 
   std::string store_root = "ignition-store";
   app.add_option("--store", store_root, "Snapshot store directory (snapshots/<name>/...)");
@@ -154,6 +161,7 @@ int main(int argc, char** argv) {
     options.api_sock = api_sock;
     if (!config_file.empty()) options.config_file = config_file;
     options.id = instance_id;
+    if (!metrics_path.empty()) options.metrics_path = metrics_path;
     options.no_api = no_api;
     options.start = start;
     return api::run_api_server(options);
@@ -162,14 +170,14 @@ int main(int argc, char** argv) {
   if (*run) {
     auto config = run_options.resolve();
     if (!config.ok()) return fail(config.error().message);
-    return run_to_end(vmm::Machine::create(*config, console_io(start)));
+    return run_to_end(vmm::Machine::create(*config, console_io(start, reset_port)));
   }
   if (*snap) {
     auto config = snap_options.resolve();
     if (!config.ok()) return fail(config.error().message);
     auto paths = store.create(snap_name);
     if (!paths.ok()) return fail(paths.error().message);
-    auto io = console_io(start);
+    auto io = console_io(start, reset_port);
     io.snapshot_at_marker = *paths;
     io.keep_running_after_snapshot = keep_running;
     return run_to_end(vmm::Machine::create(*config, io));
@@ -177,12 +185,12 @@ int main(int argc, char** argv) {
   if (*restore) {
     auto paths = store.find(restore_name);
     if (!paths.ok()) return fail(paths.error().message);
-    return run_to_end(vmm::Machine::restore(*paths, console_io(start)));
+    return run_to_end(vmm::Machine::restore(*paths, console_io(start, reset_port)));
   }
   if (!config_file.empty()) {
     auto config = config::load_vm_config_file(config_file);
     if (!config.ok()) return fail(config.error().message);
-    return run_to_end(vmm::Machine::create(*config, console_io(start)));
+    return run_to_end(vmm::Machine::create(*config, console_io(start, reset_port)));
   }
   std::fprintf(stderr, "%s", app.help().c_str());
   return kExitError;

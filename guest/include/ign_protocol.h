@@ -67,8 +67,11 @@
 #define IGN_TEST_SERIAL_IRQ "serial-irq"
 #define IGN_TEST_KVMCLOCK "kvmclock"
 #define IGN_TEST_BOOTTIME "boottime"
+/* vmgenid: passes as skipped without the device (QEMU). */
+#define IGN_TEST_VMGENID "vmgenid"
 #define IGN_TEST_ECHO "echo"   /* manual: needs the host to type a line */
 #define IGN_TEST_FAULT "fault" /* manual: raises #UD in ring 3 on purpose */
+#define IGN_TEST_RESET "reset" /* manual: checkpoint/reset through the VMM's reset port */
 /* virtio-mmio device tests (manual: the host must attach the device; see README.md). */
 #define IGN_TEST_VIRTIO_DEVICES "virtio-devices" /* lists what virtio_discover finds */
 #define IGN_TEST_VIRTIO_BLK "virtio-blk"
@@ -92,6 +95,10 @@
 #define IGN_INFO_BALLOON_INFLATED "balloon.inflated"
 /* virtio-vsock: the guest now accepts a host-initiated connection on its listen port. */
 #define IGN_INFO_VSOCK_LISTENING "vsock.listening"
+/* vmgenid: the generation ID as 32 hex digits (memory order), once per run of the test; a
+ * second run in the same boot also reports vmgenid.changed=yes|no (since the first). */
+#define IGN_INFO_VMGENID_ID "vmgenid.id"
+#define IGN_INFO_VMGENID_CHANGED "vmgenid.changed"
 
 /* virtio-blk: the disk the host prepares holds, in every 8-byte word of 512-byte sector s, the
  * value s (little-endian u64). The guest checks sectors [0, min(IGN_BLK_CHECK_SECTORS,

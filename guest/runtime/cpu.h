@@ -17,6 +17,11 @@ static inline void outw(uint16_t port, uint16_t v) {
 static inline void outl(uint16_t port, uint32_t v) {
   __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
 }
+static inline uint32_t inl(uint16_t port) {
+  uint32_t v;
+  __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
 
 static inline uint32_t mmio_read32(uint64_t addr) {
   return *(volatile uint32_t*)addr;

@@ -13,8 +13,10 @@ const struct guest_test guest_tests[] = {
     {IGN_TEST_SERIAL_IRQ, false, test_serial_irq},
     {IGN_TEST_KVMCLOCK, false, test_kvmclock},
     {IGN_TEST_BOOTTIME, false, test_boottime},
+    {IGN_TEST_VMGENID, false, test_vmgenid},
     {IGN_TEST_ECHO, true, test_echo},
     {IGN_TEST_FAULT, true, test_fault},
+    {IGN_TEST_RESET, true, test_reset}, /* needs the VMM's reset port (--reset-port) */
     /* The virtio tests need devices the host attaches (see README.md). */
     {IGN_TEST_VIRTIO_DEVICES, true, test_virtio_devices},
     {IGN_TEST_VIRTIO_BLK, true, test_virtio_blk},

@@ -1,7 +1,12 @@
 /* virtio-balloon: waits for the host to set a target (config num_pages), inflates by that many
  * pages (PFNs of pool pages the guest sets aside), reports `actual`, then waits for the host to
  * lower the target and deflates back to it. With VIRTIO_BALLOON_F_STATS_VQ it also hands the
- * device one statistics buffer (total and free memory), which a host can read back. */
+ * device one statistics buffer (total and free memory), which a host can read back.
+ * Before inflating, the guest writes to every page it is about to give away, as a guest that
+ * used that memory would, so the host really holds those pages and can show it freed them
+ * (balloon.touched=<pages> gpa=<first> bytes=<n>: the pages are contiguous). After deflating
+ * it reads them back: balloon.reclaimed=zeroed (the host discarded them), kept (their old
+ * contents) or mixed. */
 #include "cpu.h"
 #include "pool.h"
 #include "report.h"
@@ -18,6 +23,8 @@
 #define MAX_PAGES 16384      /* 64 MiB: more than any test asks for */
 #define WAIT_US 10000000
 #define REQUEST_TIMEOUT_US 2000000
+
+#define TOUCH_MARK 0x6e6f6f6c6c616200ull /* "\0balloon", plus the page's index */
 
 #define STAT_MEMFREE 4
 #define STAT_MEMTOT 5
@@ -48,6 +55,22 @@ static bool send_pfns(struct balloon* b, struct virtq* q, uint32_t from, uint32_
     if (virtq_transfer(q, &buf, 1, REQUEST_TIMEOUT_US) < 0) return false;
   }
   return true;
+}
+
+static volatile uint64_t* page_word(struct balloon* b, uint32_t i) {
+  return (volatile uint64_t*)(b->pages + (uint64_t)i * PAGE_SIZE);
+}
+
+/* What the pages [from, to), back from the balloon, hold now. */
+static void report_reclaimed(struct balloon* b, uint32_t from, uint32_t to) {
+  uint32_t zeroed = 0, kept = 0;
+  for (uint32_t i = from; i < to; i++) {
+    uint64_t w = *page_word(b, i);
+    zeroed += w == 0;
+    kept += w == (TOUCH_MARK | i);
+  }
+  const char* what = zeroed == to - from ? "zeroed" : kept == to - from ? "kept" : "mixed";
+  report_info("balloon.reclaimed=%s pages=%u zeroed=%u kept=%u", what, to - from, zeroed, kept);
 }
 
 static uint32_t wait_target(const struct balloon* b,
@@ -97,8 +120,12 @@ static void run(struct balloon* b, struct guest* g) {
     report_fail(name, "target-too-large num_pages=%u max=%u", target, MAX_PAGES);
     return;
   }
-  for (uint32_t i = 0; i < target; i++)
+  for (uint32_t i = 0; i < target; i++) {
     b->pfns[i] = (uint32_t)(((uint64_t)b->pages + (uint64_t)i * PAGE_SIZE) >> BALLOON_PFN_SHIFT);
+    *page_word(b, i) = TOUCH_MARK | i;
+  }
+  report_info("balloon.touched=%u gpa=0x%lx bytes=%lu", target, (uint64_t)b->pages,
+              (uint64_t)target * PAGE_SIZE);
   if (!send_pfns(b, &b->inflateq, 0, target)) {
     report_fail(name, "inflate-timeout status=0x%x", virtio_status(&b->t.dev));
     return;
@@ -121,6 +148,7 @@ static void run(struct balloon* b, struct guest* g) {
   b->actual = lower;
   virtio_config_write32(&b->t.dev, BALLOON_CFG_ACTUAL, b->actual);
   report_info("balloon.deflated=%u actual=%u", deflated, b->actual);
+  report_reclaimed(b, lower, lower + deflated);
   report_pass(name, "inflated=%u deflated=%u actual=%u", target, deflated, b->actual);
 }
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <time.h>
 
 #include <cstdio>
 
@@ -67,6 +68,13 @@ Result<void> validate_instance_id(const std::string& id) {
   return {};
 }
 
+std::chrono::microseconds process_cpu_time() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::nanoseconds(ts.tv_nsec));
+}
+
 int exit_status(const Result<vmm::RunOutcome>& outcome) {
   if (!outcome.ok()) return fail(outcome.error().message);
   switch (outcome->kind) {
@@ -98,6 +106,7 @@ int run_api_server(const ApiOptions& options) {
   ControllerOptions controller_options;
   controller_options.instance_id = options.id;
   controller_options.launcher = machine_launcher(io);
+  controller_options.restorer = machine_restorer(io);
   controller_options.apply_logger = apply_logger_config;
   auto controller = VmmController::create(std::move(controller_options));
   if (!controller.ok()) return fail(controller.error().message);
@@ -106,6 +115,11 @@ int run_api_server(const ApiOptions& options) {
     auto config = config::load_vm_config_file(*options.config_file);
     if (!config.ok()) return fail(config.error().message);
     if (auto r = (*controller)->configure(*config); !r.ok()) return fail(r.error().message);
+  }
+  if (options.metrics_path) {
+    config::MetricsConfig metrics;
+    metrics.metrics_path = *options.metrics_path;
+    if (auto r = (*controller)->put_metrics(metrics); !r.ok()) return fail(r.error().message);
   }
 
   Router router(**controller);
@@ -119,6 +133,10 @@ int run_api_server(const ApiOptions& options) {
     if (!started.ok()) return fail(started.error().message);
     server = std::move(started).value();
   }
+  (*controller)
+      ->record_startup(std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - options.start),
+                       process_cpu_time());
 
   cli::RawTerminal raw(options.console_in);
   if (options.config_file) {

@@ -16,6 +16,8 @@ struct ApiOptions {
   std::optional<std::string> config_file;  // configure and start the VM from this file
   std::string id = "anonymous-instance";   // the instance id GET / reports
   bool no_api = false;                     // no socket; needs config_file
+  // --metrics-path: the metrics file or FIFO, as if set by PUT /metrics before anything else.
+  std::optional<std::string> metrics_path;
   size_t max_body_bytes = 1 << 20;
   int console_in = STDIN_FILENO;  // the guest's serial console
   int console_out = STDOUT_FILENO;

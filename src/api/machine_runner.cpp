@@ -16,7 +16,14 @@ Result<std::unique_ptr<MachineRunner>> MachineRunner::start(const config::VmConf
                                                             const vmm::MachineIo& io,
                                                             VmExitCallback on_exit) {
   IGN_ASSIGN_OR_RETURN(auto machine, vmm::Machine::create(config, io));
+  return run_machine(std::move(machine), false, std::move(on_exit));
+}
+
+std::unique_ptr<MachineRunner> MachineRunner::run_machine(std::unique_ptr<vmm::Machine> machine,
+                                                          bool paused, VmExitCallback on_exit) {
+  if (paused) machine->start_paused();
   std::unique_ptr<MachineRunner> runner(new MachineRunner(std::move(machine)));
+  runner->paused_ = paused;
   runner->thread_ = std::thread([r = runner.get(), cb = std::move(on_exit)] { r->run(cb); });
   return runner;
 }
@@ -92,6 +99,29 @@ VmLauncher machine_launcher(const vmm::MachineIo& io) {
     IGN_ASSIGN_OR_RETURN(auto runner, MachineRunner::start(config, io, std::move(on_exit)));
     return std::unique_ptr<RunningVm>(std::move(runner));
   };
+}
+
+VmRestorer machine_restorer(const vmm::MachineIo& io) {
+  return
+      [io](const config::SnapshotLoadParams& params, VmExitCallback on_exit) -> Result<RestoredVm> {
+        vmm::SnapshotPaths paths{params.snapshot_path, params.mem_backend.backend_path};
+        vmm::RestoreOptions options;
+        options.memory_backend = params.mem_backend.backend_type == config::MemBackendType::kUffd
+                                     ? vmm::RestoreOptions::MemoryBackend::Uffd
+                                     : vmm::RestoreOptions::MemoryBackend::File;
+        for (const auto& o : params.network_overrides)
+          options.network_overrides.emplace_back(o.iface_id, o.host_dev_name);
+        options.track_dirty_pages = params.track_dirty_pages;
+        IGN_ASSIGN_OR_RETURN(auto machine, vmm::Machine::restore(paths, io, options));
+        RestoredVm restored{nullptr, machine->config()};
+        bool paused = !params.resume_vm;
+        auto runner = MachineRunner::run_machine(std::move(machine), paused, std::move(on_exit));
+        // Parked from the start when Machine::run() honours start_paused(); this pause is then
+        // a no-op, and otherwise catches the vCPUs as soon as the event loop runs.
+        if (paused) IGN_TRY(runner->pause(std::chrono::seconds(10)));
+        restored.vm = std::move(runner);
+        return restored;
+      };
 }
 
 }  // namespace ignition::api

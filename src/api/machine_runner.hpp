@@ -18,6 +18,9 @@ class MachineRunner final : public RunningVm {
   static Result<std::unique_ptr<MachineRunner>> start(const config::VmConfig& config,
                                                       const vmm::MachineIo& io,
                                                       VmExitCallback on_exit);
+  // Runs an already built machine (a restored one), paused from the start if asked.
+  static std::unique_ptr<MachineRunner> run_machine(std::unique_ptr<vmm::Machine> machine,
+                                                    bool paused, VmExitCallback on_exit);
   // Stops the guest if it still runs and joins its thread.
   ~MachineRunner() override;
   MachineRunner(const MachineRunner&) = delete;
@@ -46,5 +49,8 @@ class MachineRunner final : public RunningVm {
 
 // A VmLauncher that starts real machines with `io` for the console.
 VmLauncher machine_launcher(const vmm::MachineIo& io);
+// A VmRestorer that builds real machines from snapshots (vmm::Machine::restore): the
+// memory file is mem_backend.backend_path for both backends.
+VmRestorer machine_restorer(const vmm::MachineIo& io);
 
 }  // namespace ignition::api

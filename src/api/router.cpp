@@ -95,7 +95,9 @@ Router::Router(VmmController& controller) : controller_(controller) {
 
 ApiResponse Router::handle(const ApiRequest& request) {
   ApiResponse response = dispatch(request);
-  controller_.count_request(response.status >= 400);
+  auto path = request_path(request.target);
+  controller_.count_request(request.method, path ? *path : std::string(), response.status,
+                            response.deprecated);
   return response;
 }
 

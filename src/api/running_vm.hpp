@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "base/result.hpp"
+#include "vmm/config/snapshot.hpp"
 #include "vmm/config/vm_config.hpp"
 #include "vmm/machine.hpp"
 
@@ -36,5 +37,16 @@ using VmExitCallback = std::function<void(const Result<vmm::RunOutcome>&)>;
 // Builds and starts a VM from a validated configuration.
 using VmLauncher = std::function<Result<std::unique_ptr<RunningVm>>(const config::VmConfig&,
                                                                     VmExitCallback on_exit)>;
+
+// A VM built from a snapshot, and the configuration it was built with (the snapshot's,
+// with the load's overrides applied).
+struct RestoredVm {
+  std::unique_ptr<RunningVm> vm;
+  config::VmConfig config;
+};
+
+// Builds a VM from a snapshot and starts it, paused unless `params.resume_vm`.
+using VmRestorer = std::function<Result<RestoredVm>(const config::SnapshotLoadParams& params,
+                                                    VmExitCallback on_exit)>;
 
 }  // namespace ignition::api

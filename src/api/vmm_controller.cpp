@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "api/api_types.hpp"
 
 namespace ignition::api {
@@ -86,6 +88,11 @@ std::string describe(const Result<vmm::RunOutcome>& outcome) {
   return outcome->detail;
 }
 
+std::chrono::microseconds since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               t);
+}
+
 }  // namespace
 
 std::string_view to_string(VmState s) {
@@ -109,11 +116,15 @@ Result<std::unique_ptr<VmmController>> VmmController::create(ControllerOptions o
 }
 
 VmmController::~VmmController() {
+  std::unique_ptr<PeriodicTask> periodic;
   std::unique_ptr<RunningVm> vm;
   {
     std::lock_guard lock(mu_);
+    periodic = std::move(periodic_metrics_);
     vm = std::move(vm_);
   }
+  // Its tick takes mu_: joined without holding it.
+  periodic.reset();
   // Destroying the VM joins its thread, whose exit callback takes exit_mu_: never hold
   // mu_ here, and let it finish while this object is still whole.
   vm.reset();
@@ -191,7 +202,7 @@ Result<void> VmmController::configure(const config::VmConfig& config) {
     }
   }
   config_ = config;
-  metrics_fd_ = std::move(metrics_fd);
+  if (metrics_fd.valid()) metrics_file_.emplace(std::move(metrics_fd));
   boot_path_ = true;
   return {};
 }
@@ -305,12 +316,13 @@ Result<void> VmmController::put_logger(const config::LoggerConfig& logger) {
 Result<void> VmmController::put_metrics(const config::MetricsConfig& metrics) {
   std::lock_guard lock(mu_);
   IGN_TRY(check_pre_boot());
-  if (metrics_fd_.valid()) {
+  if (metrics_file_) {
     return err(
         "Metrics error: Cannot initialize the metrics system due to bad user input: "
         "Reinitialization of metrics not allowed.");
   }
-  IGN_ASSIGN_OR_RETURN(metrics_fd_, open_metrics(metrics));
+  IGN_ASSIGN_OR_RETURN(auto fd, open_metrics(metrics));
+  metrics_file_.emplace(std::move(fd));
   config_.metrics = metrics;
   return {};
 }
@@ -351,6 +363,7 @@ Result<void> VmmController::put_memory_hotplug(const config::MemoryHotplugConfig
 }
 
 Result<void> VmmController::load_snapshot(const config::SnapshotLoadParams& params) {
+  auto began = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   IGN_TRY(check_pre_boot());
   if (boot_path_) {
@@ -358,8 +371,25 @@ Result<void> VmmController::load_snapshot(const config::SnapshotLoadParams& para
         "Load snapshot error: Loading a microVM snapshot not allowed after configuring "
         "boot-specific resources.");
   }
-  (void)params;
-  return not_yet("loading a snapshot through the API");
+  if (!options_.restorer) return not_yet("loading a snapshot in this process");
+  if (params.vsock_override) return not_yet("vsock_override in a snapshot load");
+  if (params.clock_realtime) return not_yet("clock_realtime in a snapshot load");
+  if (params.huge_pages != config::SnapshotHugePages::kSnapshot &&
+      params.huge_pages != config::SnapshotHugePages::kNone) {
+    return not_yet("huge pages for a restored microVM");
+  }
+  auto restored =
+      options_.restorer(params, [this](const Result<vmm::RunOutcome>& o) { on_exit(o); });
+  if (!restored.ok()) return prefixed("Load snapshot error", restored.error());
+  api_metrics_.store_latency("vmm_load_snapshot", since(began));
+  vm_ = std::move(restored->vm);
+  adopt_machine_config(std::move(restored->config));
+  // Dirty pages are tracked if the snapshot's VM tracked them or the load asks for it.
+  config_.machine_config.track_dirty_pages =
+      config_.machine_config.track_dirty_pages || params.track_dirty_pages;
+  api_metrics_.store_latency("load_snapshot", since(began));
+  start_metrics_locked();
+  return {};
 }
 
 // --- post-boot updates ---
@@ -387,7 +417,16 @@ Result<void> VmmController::patch_drive(const config::PartialDrive& update) {
   if (update.path_on_host && it->is_vhost_user()) {
     return err("Drive config error: A vhost-user drive has no path_on_host to update.");
   }
-  return not_yet("updating a drive after boot");
+  if (update.path_on_host) {
+    if (auto r = check_openable(*update.path_on_host, it->read_only() ? O_RDONLY : O_RDWR);
+        !r.ok()) {
+      return err("Drive config error: Unable to open the backing file: {}", r.error().message);
+    }
+  }
+  if (auto r = update_vm([update](vmm::Machine& m) { return m.update_drive(update); }); !r.ok()) {
+    return prefixed("Drive config error: Unable to patch the block device", r.error());
+  }
+  return {};
 }
 
 Result<void> VmmController::patch_network_interface(const config::PartialNetworkInterface& update) {
@@ -400,7 +439,10 @@ Result<void> VmmController::patch_network_interface(const config::PartialNetwork
     return err("Network config error: No network interface with id '{}' is configured.",
                update.iface_id);
   }
-  return not_yet("updating a network interface's rate limiters after boot");
+  auto r = update_vm([update](vmm::Machine& m) { return m.update_network_interface(update); });
+  if (!r.ok())
+    return prefixed("Network config error: Unable to update the network device", r.error());
+  return {};
 }
 
 Result<void> VmmController::patch_pmem(const config::PartialPmem& update) {
@@ -420,7 +462,9 @@ Result<void> VmmController::patch_balloon(const config::BalloonUpdate& update) {
   if (update.amount_mib > config_.machine_config.mem_size_mib) {
     return err("Balloon update error: Amount of pages requested is too large.");
   }
-  return not_yet("resizing the balloon after boot");
+  auto r = update_vm([update](vmm::Machine& m) { return m.update_balloon(update); });
+  if (!r.ok()) return prefixed("Balloon update error", r.error());
+  return {};
 }
 
 Result<config::BalloonStats> VmmController::balloon_statistics() const {
@@ -430,7 +474,10 @@ Result<config::BalloonStats> VmmController::balloon_statistics() const {
   if (config_.balloon->stats_polling_interval_s == 0) {
     return err("Balloon config error: Statistics for the balloon device are not enabled.");
   }
-  return not_yet("reading balloon statistics");
+  auto stats = query_vm<config::BalloonStats>(
+      [](vmm::Machine& m) { return m.balloon_statistics(); }, options_.vm_timeout);
+  if (!stats.ok()) return prefixed("Balloon config error", stats.error());
+  return stats;
 }
 
 Result<void> VmmController::patch_balloon_statistics(const config::BalloonStatsUpdate& update) {
@@ -441,7 +488,9 @@ Result<void> VmmController::patch_balloon_statistics(const config::BalloonStatsU
   if (enabled != (update.stats_polling_interval_s != 0)) {
     return err("Balloon update error: Cannot enable/disable statistics after boot.");
   }
-  return not_yet("changing the balloon statistics interval after boot");
+  auto r = update_vm([update](vmm::Machine& m) { return m.update_balloon_statistics(update); });
+  if (!r.ok()) return prefixed("Balloon update error", r.error());
+  return {};
 }
 
 Result<void> VmmController::check_hinting() const {
@@ -512,7 +561,24 @@ Result<void> VmmController::create_snapshot(const config::SnapshotCreateParams& 
         "Create snapshot error: The microVM must be paused first: save/restore "
         "unavailable while running.");
   }
-  return not_yet("creating a snapshot through the API");
+  auto began = std::chrono::steady_clock::now();
+  bool diff = params.snapshot_type == config::SnapshotType::kDiff;
+  vmm::SnapshotPaths paths{params.snapshot_path, params.mem_file_path};
+  auto kind = diff ? vmm::SnapshotKind::Diff : vmm::SnapshotKind::Full;
+  auto vmm_took = std::make_shared<std::chrono::microseconds>();
+  auto r = vm_->call(
+      [paths, kind, vmm_took](vmm::Machine& m) -> Result<void> {
+        auto t = std::chrono::steady_clock::now();
+        auto saved = m.save_snapshot(paths, kind);
+        *vmm_took = since(t);
+        return saved;
+      },
+      options_.snapshot_timeout);
+  if (!r.ok()) return prefixed("Create snapshot error", r.error());
+  api_metrics_.store_latency(diff ? "vmm_diff_create_snapshot" : "vmm_full_create_snapshot",
+                             *vmm_took);
+  api_metrics_.store_latency(diff ? "diff_create_snapshot" : "full_create_snapshot", since(began));
+  return {};
 }
 
 // --- MMDS ---
@@ -541,60 +607,128 @@ Result<void> VmmController::start() {
   auto vm = options_.launcher(config_, [this](const Result<vmm::RunOutcome>& o) { on_exit(o); });
   if (!vm.ok()) return prefixed("Start microvm error", vm.error());
   vm_ = std::move(vm).value();
+  start_metrics_locked();
   return {};
 }
 
 Result<void> VmmController::send_ctrl_alt_del() {
   std::lock_guard lock(mu_);
   IGN_TRY(check_running());
-  return not_yet("SendCtrlAltDel (the i8042 device has no keyboard input to inject keys into)");
+  auto r = vm_->call([](vmm::Machine& m) { return m.send_ctrl_alt_del(); }, options_.vm_timeout);
+  if (!r.ok()) return prefixed("Internal VMM error", r.error());
+  return {};
 }
 
 Result<void> VmmController::flush_metrics() {
   std::lock_guard lock(mu_);
   IGN_TRY(check_running());
-  if (!metrics_fd_.valid()) return {};  // Firecracker: nothing to flush is not an error
+  return flush_metrics_locked();
+}
+
+Result<void> VmmController::flush_metrics_locked() {
+  if (!metrics_file_) return {};  // Firecracker: nothing to flush is not an error
   auto now = std::chrono::system_clock::now().time_since_epoch();
   nlohmann::json line = {
-      {"utc_timestamp_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now).count()},
-      {"api_server", {{"requests", api_requests_}, {"failures", api_failures_}}},
-      {"vmm",
-       {{"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - created_)
-                          .count()}}},
-  };
+      {"utc_timestamp_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now).count()}};
   if (config_.metrics && config_.metrics->emit_id) line["id"] = options_.instance_id;
   if (config_.metrics && config_.metrics->properties) {
     line["properties"] = *config_.metrics->properties;
   }
-  std::string text = dump_json(line) + "\n";
-  ssize_t n = ::write(metrics_fd_.get(), text.data(), text.size());
-  if (n < 0) return err("Internal VMM error: writing metrics: {}", errno_string());
+  nlohmann::json counters = api_metrics_.counters();
+  // A machine that does not answer (stopped, or a test double) leaves its groups out.
+  auto machine = query_vm<vmm::Machine::Counters>([](vmm::Machine& m) { return m.counters(); },
+                                                  options_.vm_timeout);
+  if (machine.ok()) {
+    counters.update(machine_metrics(*machine));
+  } else {
+    spdlog::debug("metrics: no counters from the microVM: {}", machine.error().message);
+  }
+  if (auto r = metrics_file_->write_line(std::move(line), counters, api_metrics_.stores());
+      !r.ok()) {
+    return prefixed("Internal VMM error", r.error());
+  }
   return {};
 }
 
+void VmmController::start_metrics_locked() {
+  if (!metrics_file_) return;
+  if (auto r = flush_metrics_locked(); !r.ok()) spdlog::warn("{}", r.error().message);
+  periodic_metrics_ = std::make_unique<PeriodicTask>(options_.metrics_period, [this] {
+    std::lock_guard lock(mu_);
+    if (!check_running().ok()) return;
+    if (auto r = flush_metrics_locked(); !r.ok()) spdlog::warn("{}", r.error().message);
+  });
+}
+
 Result<void> VmmController::pause() {
+  auto began = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   IGN_TRY(check_running());
   if (auto r = vm_->pause(options_.vm_timeout); !r.ok()) {
     return prefixed("Internal VMM error", r.error());
   }
+  api_metrics_.store_latency("pause_vm", since(began));
   return {};
 }
 
 Result<void> VmmController::resume() {
+  auto began = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   IGN_TRY(check_running());
   if (auto r = vm_->resume(options_.vm_timeout); !r.ok()) {
     return prefixed("Internal VMM error", r.error());
   }
+  api_metrics_.store_latency("resume_vm", since(began));
   return {};
 }
 
-void VmmController::count_request(bool failed) {
-  std::lock_guard lock(mu_);
-  ++api_requests_;
-  if (failed) ++api_failures_;
+void VmmController::count_request(Method method, std::string_view path, int status,
+                                  bool deprecated) {
+  api_metrics_.count_request(method, path, status, deprecated);
+}
+
+void VmmController::record_startup(std::chrono::microseconds wall, std::chrono::microseconds cpu) {
+  api_metrics_.set_startup_time(wall, cpu);
+}
+
+// --- calls into the running VM ---
+
+Result<void> VmmController::update_vm(std::function<Result<void>(vmm::Machine&)> fn) {
+  auto config = std::make_shared<config::VmConfig>();
+  auto r = vm_->call(
+      [fn = std::move(fn), config](vmm::Machine& m) -> Result<void> {
+        IGN_TRY(fn(m));
+        *config = m.config();
+        return {};
+      },
+      options_.vm_timeout);
+  if (!r.ok()) return r;
+  adopt_machine_config(std::move(*config));
+  return {};
+}
+
+void VmmController::adopt_machine_config(config::VmConfig config) {
+  // The logger and metrics belong to this process (a restored machine carries those of the
+  // process that took the snapshot); the rest is the machine's.
+  config.logger = std::move(config_.logger);
+  config.metrics = std::move(config_.metrics);
+  config_ = std::move(config);
+}
+
+template <typename T>
+Result<T> VmmController::query_vm(std::function<Result<T>(vmm::Machine&)> fn,
+                                  std::chrono::milliseconds timeout) const {
+  // Shared with the task, which may still run after a timeout.
+  auto out = std::make_shared<std::optional<T>>();
+  auto r = vm_->call(
+      [fn = std::move(fn), out](vmm::Machine& m) -> Result<void> {
+        IGN_ASSIGN_OR_RETURN(auto value, fn(m));
+        *out = std::move(value);
+        return {};
+      },
+      timeout);
+  if (!r.ok()) return r.error();
+  return std::move(**out);
 }
 
 // --- the guest's end ---

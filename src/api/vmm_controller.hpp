@@ -15,11 +15,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/mmds_store.hpp"
+#include "api/api_types.hpp"
+#include "api/metrics.hpp"
 #include "api/running_vm.hpp"
 #include "base/event_fd.hpp"
 #include "base/fd.hpp"
 #include "base/result.hpp"
+#include "mmds/data_store.hpp"
 #include "vmm/config/instance_info.hpp"
 #include "vmm/config/snapshot.hpp"
 #include "vmm/config/vm_config.hpp"
@@ -27,6 +29,7 @@
 namespace ignition::api {
 
 inline constexpr std::string_view kVmmVersion = "0.1.0";
+using mmds::kDefaultMmdsLimitBytes;  // the MMDS store lives in src/mmds/
 
 // Firecracker's fault messages for actions in the wrong phase.
 inline constexpr std::string_view kNotSupportedPostBoot =
@@ -42,10 +45,14 @@ struct ControllerOptions {
   std::string instance_id = "anonymous-instance";
   std::string vmm_version = std::string(kVmmVersion);
   VmLauncher launcher{};  // required
+  VmRestorer restorer{};  // for PUT /snapshot/load; unset: loading is refused
   // Applies PUT /logger to the process's logging; unset: the config is only recorded.
   std::function<Result<void>(const config::LoggerConfig&)> apply_logger{};
-  std::chrono::milliseconds vm_timeout{10000};  // for calls into the running VM
-  size_t mmds_limit_bytes = kDefaultMmdsLimitBytes;
+  std::chrono::milliseconds vm_timeout{10000};         // for calls into the running VM
+  std::chrono::milliseconds snapshot_timeout{300000};  // for writing a snapshot
+  // Metrics lines are written this often once the VM runs (and once right away).
+  std::chrono::milliseconds metrics_period{60000};
+  size_t mmds_limit_bytes = mmds::kDefaultMmdsLimitBytes;
 };
 
 // PATCH /balloon/hinting/start's optional body.
@@ -115,8 +122,10 @@ class VmmController {
   Result<void> pause();
   Result<void> resume();
 
-  // Counts an API request for the metrics FlushMetrics writes.
-  void count_request(bool failed);
+  // Counts an answered API request for the metrics file.
+  void count_request(Method method, std::string_view path, int status, bool deprecated);
+  // The process's start-up time until the API socket was ready (api_server metrics).
+  void record_startup(std::chrono::microseconds wall, std::chrono::microseconds cpu);
 
   // --- the guest's end ---
   // Readable once the guest has stopped (or its run failed); outcome() then has a value.
@@ -132,6 +141,18 @@ class VmmController {
         exit_evt_(std::move(exit_evt)) {}
 
   bool started() const { return vm_ != nullptr; }
+  // Callers hold mu_ and have checked check_running().
+  // Runs `fn` on the VM's event loop and takes the machine's configuration after it.
+  Result<void> update_vm(std::function<Result<void>(vmm::Machine&)> fn);
+  // Takes the machine's view of the configuration, keeping this process's logger and metrics.
+  void adopt_machine_config(config::VmConfig config);
+  // Runs `fn` on the VM's event loop and returns its value.
+  template <typename T>
+  Result<T> query_vm(std::function<Result<T>(vmm::Machine&)> fn,
+                     std::chrono::milliseconds timeout) const;
+  Result<void> flush_metrics_locked();
+  // After InstanceStart or a snapshot load: a metrics line now and every metrics_period.
+  void start_metrics_locked();
   // Validates `candidate` as a whole; on success it becomes the configuration.
   Result<void> commit(config::VmConfig candidate, std::string_view error_prefix);
   void on_exit(const Result<vmm::RunOutcome>& outcome);
@@ -147,11 +168,12 @@ class VmmController {
   config::VmConfig config_{};
   // A boot-specific resource was configured: loading a snapshot is no longer allowed.
   bool boot_path_ = false;
-  MmdsStore mmds_;
-  UniqueFd metrics_fd_{};
-  uint64_t api_requests_ = 0;
-  uint64_t api_failures_ = 0;
+  mmds::DataStore mmds_;
+  std::optional<MetricsFile> metrics_file_;
   std::unique_ptr<RunningVm> vm_;
+  std::unique_ptr<PeriodicTask> periodic_metrics_;  // takes mu_ on its own thread
+
+  ApiMetrics api_metrics_;  // thread-safe on its own
 
   mutable std::mutex exit_mu_;  // written by the VM's thread
   std::optional<Result<vmm::RunOutcome>> outcome_;

@@ -139,8 +139,9 @@ class Vm {
   virtual Result<void> register_ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio,
                                           std::optional<uint64_t> datamatch) = 0;
 
-  // Bitmap of pages written since the last call, for a slot mapped with log_dirty.
-  virtual Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t size) = 0;
+  // Pages of a slot mapped with log_dirty that the guest wrote since the last call, one bit
+  // per page, into `bitmap` (at least one bit per page of the slot; overwritten).
+  virtual Result<void> get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) = 0;
 
   // Guest clock (kvmclock) in ns, and the TSC frequency guests are given.
   virtual Result<uint64_t> get_clock() = 0;

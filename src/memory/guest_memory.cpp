@@ -78,7 +78,8 @@ GuestMemory::GuestMemory(GuestMemory&& other) noexcept
       base_(std::exchange(other.base_, nullptr)),
       total_size_(std::exchange(other.total_size_, 0)),
       regions_(std::move(other.regions_)),
-      copy_on_write_(other.copy_on_write_) {}
+      copy_on_write_(other.copy_on_write_),
+      written_(std::move(other.written_)) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
   if (this != &other) {
@@ -88,6 +89,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
     total_size_ = std::exchange(other.total_size_, 0);
     regions_ = std::move(other.regions_);
     copy_on_write_ = other.copy_on_write_;
+    written_ = std::move(other.written_);
   }
   return *this;
 }
@@ -114,6 +116,7 @@ bool GuestMemory::contains(uint64_t gpa, uint64_t len) const {
 Result<std::span<uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t len) {
   if (!contains(gpa, len)) return err("guest address {:#x}+{:#x} is outside RAM", gpa, len);
   const MemoryRegion* r = find(gpa);
+  mark_written(r->host + (gpa - r->gpa), len);
   return std::span<uint8_t>(r->host + (gpa - r->gpa), len);
 }
 
@@ -150,12 +153,15 @@ Result<void> GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
 Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) {
   return for_each_chunk(*this, gpa, in.size(), [&](uint8_t* host, uint64_t off, uint64_t n) {
     std::memcpy(host, in.data() + off, n);
+    mark_written(host, n);
   });
 }
 
 Result<void> GuestMemory::fill(uint64_t gpa, uint8_t value, uint64_t len) {
-  return for_each_chunk(*this, gpa, len,
-                        [&](uint8_t* host, uint64_t, uint64_t n) { std::memset(host, value, n); });
+  return for_each_chunk(*this, gpa, len, [&](uint8_t* host, uint64_t, uint64_t n) {
+    std::memset(host, value, n);
+    mark_written(host, n);
+  });
 }
 
 Result<void> GuestMemory::save(const std::string& path) const {
@@ -164,11 +170,20 @@ Result<void> GuestMemory::save(const std::string& path) const {
   if (!out.valid()) return err("memory file {}: {}", tmp, errno_string());
   if (::ftruncate(out.get(), static_cast<off_t>(total_size_)) != 0)
     return err("memory file {}: {}", tmp, errno_string());
+  auto written = save_to(out.get());
+  if (!written.ok()) return context(written.error(), "memory file " + tmp);
+  if (::fsync(out.get()) != 0) return err("memory file {}: {}", tmp, errno_string());
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return err("memory file {}: {}", path, errno_string());
+  return {};
+}
+
+Result<void> GuestMemory::save_to(int out) const {
   static const uint8_t zeros[kPageSize] = {};
   auto write_run = [&](const MemoryRegion& r, uint64_t from, uint64_t to) -> Result<void> {
     for (uint64_t at = from; at < to;) {
-      ssize_t n = ::pwrite(out.get(), r.host + at, to - at, static_cast<off_t>(r.file_offset + at));
-      if (n <= 0) return err("memory file {}: {}", tmp, errno_string());
+      ssize_t n = ::pwrite(out, r.host + at, to - at, static_cast<off_t>(r.file_offset + at));
+      if (n <= 0) return err("{}", errno_string());
       at += static_cast<uint64_t>(n);
     }
     return {};
@@ -196,9 +211,91 @@ Result<void> GuestMemory::save(const std::string& path) const {
       }
     }
   }
+  return {};
+}
+
+}  // namespace ignition
+
+namespace ignition {
+
+void GuestMemory::track_writes() {
+  if (written_) return;
+  written_ = std::make_unique<std::atomic<uint64_t>[]>((page_count() + 63) / 64);
+}
+
+void GuestMemory::mark_written(const uint8_t* host, uint64_t len) {
+  if (!written_ || len == 0) return;
+  uint64_t first = static_cast<uint64_t>(host - base_) / kPageSize;
+  uint64_t last = (static_cast<uint64_t>(host - base_) + len - 1) / kPageSize;
+  for (uint64_t p = first; p <= last; ++p)
+    written_[p / 64].fetch_or(1ULL << (p % 64), std::memory_order_relaxed);
+}
+
+void GuestMemory::take_written(DirtyBitmap& into) {
+  if (!written_) return;
+  auto words = into.words();
+  for (uint64_t i = 0; i < words.size(); ++i)
+    if (written_[i].load(std::memory_order_relaxed) != 0)
+      words[i] |= written_[i].exchange(0, std::memory_order_relaxed);
+}
+
+Result<void> GuestMemory::save_pages(const std::string& path, const DirtyBitmap& pages) const {
+  std::string tmp = path + ".tmp";
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out.valid()) return err("memory file {}: {}", tmp, errno_string());
+  if (::ftruncate(out.get(), static_cast<off_t>(total_size_)) != 0)
+    return err("memory file {}: {}", tmp, errno_string());
+  // Runs of consecutive pages go out in one write.
+  uint64_t run_start = 0, run_len = 0;
+  auto flush = [&]() -> Result<void> {
+    for (uint64_t done = 0; done < run_len;) {
+      uint64_t at = (run_start + done) * kPageSize;
+      ssize_t n =
+          ::pwrite(out.get(), base_ + at, (run_len - done) * kPageSize, static_cast<off_t>(at));
+      if (n <= 0) return err("memory file {}: {}", tmp, errno_string());
+      done += static_cast<uint64_t>(n) / kPageSize;
+    }
+    run_len = 0;
+    return {};
+  };
+  Result<void> written;
+  pages.for_each([&](uint64_t page) {
+    if (!written.ok() || page >= page_count()) return;
+    if (run_len != 0 && page == run_start + run_len) {
+      ++run_len;
+      return;
+    }
+    written = flush();
+    run_start = page;
+    run_len = 1;
+  });
+  IGN_TRY(written);
+  IGN_TRY(flush());
   if (::fsync(out.get()) != 0) return err("memory file {}: {}", tmp, errno_string());
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     return err("memory file {}: {}", path, errno_string());
+  return {};
+}
+
+Result<void> GuestMemory::apply_diff(const std::string& path) {
+  UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in.valid()) return err("memory diff {}: {}", path, errno_string());
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) return err("memory diff {}: {}", path, errno_string());
+  if (static_cast<uint64_t>(st.st_size) != total_size_)
+    return err("memory diff {} has {} bytes, the guest has {}", path, st.st_size, total_size_);
+  for (off_t at = 0;;) {
+    off_t data = ::lseek(in.get(), at, SEEK_DATA);
+    if (data < 0) break;  // ENXIO: no data past `at`
+    off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
+    if (hole < 0) return err("memory diff {}: {}", path, errno_string());
+    for (off_t pos = data; pos < hole;) {
+      ssize_t n = ::pread(in.get(), base_ + pos, static_cast<size_t>(hole - pos), pos);
+      if (n <= 0) return err("memory diff {}: {}", path, errno_string());
+      pos += n;
+    }
+    at = hole;
+  }
   return {};
 }
 

@@ -3,8 +3,10 @@
 // the bounds-checked accessors here, so a wild address becomes an error, not a crash.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -12,6 +14,7 @@
 
 #include "base/fd.hpp"
 #include "base/result.hpp"
+#include "memory/dirty_bitmap.hpp"
 
 namespace ignition {
 
@@ -39,6 +42,20 @@ class GuestMemory {
   // Writes all of RAM to `path` (regions back to back, as file offsets say), leaving
   // holes for pages that are all zeros, through a temporary file renamed into place.
   Result<void> save(const std::string& path) const;
+  // The same into `fd`, a file already of total_size() bytes.
+  Result<void> save_to(int fd) const;
+  // A diff: only the pages in `pages`, each written (zeros too) at its offset in a
+  // sparse file of the full size; every other page is a hole.
+  Result<void> save_pages(const std::string& path, const DirtyBitmap& pages) const;
+  // Copies every data extent of the diff file `path` (save_pages) over RAM, privately.
+  Result<void> apply_diff(const std::string& path);
+
+  uint64_t page_count() const { return total_size_ / 4096; }
+  // Device writes: from now on every write through this object (write, fill, write_obj, a
+  // mutable slice) marks its pages, as KVM's dirty log marks the guest's own writes.
+  void track_writes();
+  // ORs the pages written since the last call into `into` and forgets them.
+  void take_written(DirtyBitmap& into);
   // True when RAM is a private copy-on-write view of a file (a restored snapshot).
   bool copy_on_write() const { return copy_on_write_; }
 
@@ -91,12 +108,16 @@ class GuestMemory {
   static Result<GuestMemory> map(UniqueFd fd, const std::vector<Range>& ranges, uint64_t total,
                                  bool copy_on_write);
   const MemoryRegion* find(uint64_t gpa) const;
+  void mark_written(const uint8_t* host, uint64_t len);
 
   UniqueFd fd_;
   uint8_t* base_ = nullptr;  // one mapping of the whole file
   uint64_t total_size_ = 0;
   std::vector<MemoryRegion> regions_;
   bool copy_on_write_ = false;
+  // One bit per page, set by device writes once track_writes() was called; written by
+  // the device thread and vCPU threads (MMIO handlers), taken on the event loop.
+  std::unique_ptr<std::atomic<uint64_t>[]> written_;
 };
 
 }  // namespace ignition

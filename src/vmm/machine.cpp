@@ -18,6 +18,7 @@
 #include "devices/legacy/acpi_sleep.hpp"
 #include "devices/legacy/boot_timer.hpp"
 #include "devices/legacy/i8042.hpp"
+#include "devices/legacy/vmgenid.hpp"
 #include "devices/virtio/balloon/balloon.hpp"
 #include "devices/virtio/block/block.hpp"
 #include "devices/virtio/net/net.hpp"
@@ -66,14 +67,25 @@ Result<void> Machine::setup_vm() {
   IGN_ASSIGN_OR_RETURN(vm_, hypervisor_->create_vm());
   uint32_t slot = 0;
   for (const auto& r : memory_.regions())
-    IGN_TRY(
-        vm_->map_memory(slot++, r.gpa, r.size, r.host, config_.machine_config.track_dirty_pages));
+    IGN_TRY(vm_->map_memory(slot++, r.gpa, r.size, r.host, /*log_dirty=*/false));
+  if (config_.machine_config.track_dirty_pages) IGN_TRY(enable_dirty_tracking());
   return vm_->create_irqchip();
 }
 
 Result<void> Machine::setup_devices() {
   IGN_ASSIGN_OR_RETURN(auto exit_fd, EventFd::create());
   exit_request_ = std::make_unique<devices::VmExitRequest>(std::move(exit_fd));
+
+  // VMGenID: a fresh ID on every boot and every restore (restore() then notifies), so a
+  // guest can tell it was cloned and reseed.
+  IGN_ASSIGN_OR_RETURN(auto vmgenid_fd, EventFd::create());
+  IGN_TRY(vm_->register_irqfd(vmgenid_fd.fd(), x86_64::kVmGenIdIrq));
+  IGN_ASSIGN_OR_RETURN(
+      auto vmgenid,
+      devices::VmGenId::create(x86_64::kVmGenIdAddr,
+                               devices::IrqLine(std::move(vmgenid_fd), x86_64::kVmGenIdIrq)));
+  vmgenid_ = std::move(vmgenid);
+  IGN_TRY(vmgenid_->regenerate(memory_));
 
   IGN_ASSIGN_OR_RETURN(auto serial_irq_fd, EventFd::create());
   IGN_TRY(vm_->register_irqfd(serial_irq_fd.fd(), x86_64::kSerialCom1Irq));
@@ -89,10 +101,18 @@ Result<void> Machine::setup_devices() {
       devices::IrqLine(std::move(serial_irq_fd), x86_64::kSerialCom1Irq), console_out,
       std::move(space_fd));
   IGN_TRY(pio_bus_.insert(serial_, x86_64::kSerialCom1Port, 8));
-  i8042_ = std::make_shared<devices::I8042>(*exit_request_);
+  IGN_ASSIGN_OR_RETURN(auto kbd_irq, EventFd::create());
+  IGN_TRY(vm_->register_irqfd(kbd_irq.fd(), x86_64::kI8042Irq));
+  i8042_ = std::make_shared<devices::I8042>(
+      *exit_request_, devices::IrqLine(std::move(kbd_irq), x86_64::kI8042Irq));
   IGN_TRY(pio_bus_.insert(i8042_, x86_64::kI8042Port, devices::I8042::kPortCount));
   IGN_TRY(pio_bus_.insert(std::make_shared<devices::AcpiSleep>(*exit_request_),
                           x86_64::kAcpiSleepPort, 1));
+  if (io_.reset_port) {
+    reset_port_ = std::make_shared<devices::ResetPort>(
+        [this](devices::ResetPort::Request r) { on_reset_port(r); });
+    IGN_TRY(pio_bus_.insert(reset_port_, x86_64::kResetPort, 4));
+  }
   auto report = [this](std::chrono::microseconds wall, std::chrono::microseconds cpu) {
     spdlog::info("Guest-boot-time = {:>6} us {} ms, {:>6} CPU us {} CPU ms", wall.count(),
                  wall.count() / 1000, cpu.count(), cpu.count() / 1000);
@@ -145,7 +165,10 @@ Result<void> Machine::setup_virtio_devices() {
     IGN_ASSIGN_OR_RETURN(auto vsock, devices::virtio::Vsock::create(*config_.vsock));
     IGN_TRY(add_virtio_device(std::move(vsock)));
   }
-  if (config_.entropy) IGN_TRY(add_virtio_device(std::make_unique<devices::virtio::Rng>()));
+  if (config_.entropy) {
+    IGN_ASSIGN_OR_RETURN(auto rng, devices::virtio::Rng::create(*config_.entropy));
+    IGN_TRY(add_virtio_device(std::move(rng)));
+  }
   if (config_.balloon) {
     IGN_ASSIGN_OR_RETURN(auto balloon, devices::virtio::Balloon::create(
                                            *config_.balloon, config_.machine_config.mem_size_mib));
@@ -159,7 +182,7 @@ Result<void> Machine::add_virtio_device(std::unique_ptr<devices::virtio::Device>
   using devices::virtio::MmioTransport;
   uint32_t slot = static_cast<uint32_t>(virtio_.size());
   uint32_t irq = x86_64::kVirtioIrqBase + slot;
-  if (irq >= x86_64::kIoapicPins) return err("too many virtio devices (at most {})", slot);
+  if (irq >= x86_64::kVmGenIdIrq) return err("too many virtio devices (at most {})", slot);
   uint64_t base = x86_64::kVirtioMmioBase + slot * MmioTransport::kWindowSize;
 
   IGN_ASSIGN_OR_RETURN(auto irq_fd, EventFd::create());
@@ -204,6 +227,7 @@ Result<void> Machine::load_guest() {
 
   uint32_t vcpus = config_.machine_config.vcpu_count;
   x86_64::AcpiConfig acpi{vcpus, {}};
+  acpi.vmgenid = x86_64::VmGenIdSlot{vmgenid_->address(), vmgenid_->gsi()};
   for (const auto& v : virtio_)
     acpi.virtio_devices.push_back({v.base, devices::virtio::MmioTransport::kWindowSize, v.irq});
   IGN_ASSIGN_OR_RETURN(uint64_t rsdp, x86_64::write_acpi_tables(memory_, acpi));
@@ -303,6 +327,11 @@ Result<RunOutcome> Machine::run() {
                                                       stop_evt.signal();
                                                     }));
   }
+  if (start_paused_) {  // a snapshot loaded without resume_vm: no guest code runs yet
+    for (auto& runner : runners_) runner->request_pause();
+    loop_.hold_devices();
+    paused_ = true;
+  }
   for (auto& runner : runners_) runner->start();
 
   EventLoop& loop = loop_;
@@ -346,6 +375,7 @@ Result<RunOutcome> Machine::run() {
     return {};
   }();
   for (auto& runner : runners_) runner->stop();
+  log_reset_summary();
   // The handlers above captured this frame.
   for (int fd :
        {exit_request_->fd(), stop_evt.fd(), io_.console_in, serial_->space_fd(), task_evt_.fd()})

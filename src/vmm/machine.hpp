@@ -15,12 +15,16 @@
 #include "arch/x86_64/kernel_loader.hpp"
 #include "devices/bus.hpp"
 #include "devices/legacy/i8042.hpp"
+#include "devices/legacy/reset_port.hpp"
 #include "devices/legacy/serial.hpp"
+#include "devices/legacy/vmgenid.hpp"
 #include "devices/virtio/balloon/balloon.hpp"
 #include "devices/virtio/mmio_transport.hpp"
 #include "devices/vm_exit.hpp"
 #include "hv/hypervisor.hpp"
+#include "memory/dirty_bitmap.hpp"
 #include "memory/guest_memory.hpp"
+#include "vmm/checkpoint.hpp"
 #include "vmm/config/vm_config.hpp"
 #include "vmm/event_loop.hpp"
 #include "vmm/vcpu_runner.hpp"
@@ -43,6 +47,9 @@ struct RestoreOptions {
   enum class MemoryBackend { File, Uffd } memory_backend = MemoryBackend::File;
   // iface_id -> host_dev_name: a restored NIC on another TAP (snapshot/load network_overrides).
   std::vector<std::pair<std::string, std::string>> network_overrides;
+  // Track dirty pages from the start (for diff snapshots of the restored VM), whatever the
+  // snapshot's machine-config says.
+  bool track_dirty_pages = false;
 };
 
 struct MachineIo {
@@ -53,6 +60,8 @@ struct MachineIo {
   // (or resume with keep_running_after_snapshot).
   std::optional<SnapshotPaths> snapshot_at_marker;
   bool keep_running_after_snapshot = false;
+  // Attach the checkpoint/reset port (x86_64::kResetPort) for a cooperating guest.
+  bool reset_port = false;
 };
 
 struct RunOutcome {
@@ -73,6 +82,21 @@ class Machine {
   Result<void> save_snapshot(const SnapshotPaths& paths, SnapshotKind kind = SnapshotKind::Full);
   ~Machine();
 
+  // ---- In-process checkpoint and reset (machine_reset.cpp) ----
+  // On the event-loop thread, while paused: remembers the whole VM (vCPUs, chips, devices,
+  // an image of RAM) and starts tracking the pages written from here on.
+  Result<void> checkpoint();
+  // On the event-loop thread, while paused: rolls the VM back to the last checkpoint,
+  // copying back only the pages written since (by the guest or by devices). Allocates
+  // nothing on the way.
+  Result<ResetStats> reset_to_checkpoint();
+  bool has_checkpoint() const { return checkpoint_ != nullptr; }
+  // Resets done through the reset port, with their timings (the first kMaxResetSamples).
+  static constexpr size_t kMaxResetSamples = 1 << 16;
+  const std::vector<ResetStats>& reset_samples() const { return reset_samples_; }
+  // Pages written since the last snapshot (needs dirty tracking); for diff snapshots.
+  Result<void> harvest_dirty_pages();
+
   // Runs every vCPU until the guest reboots or powers off, a vCPU fails, or stop().
   Result<RunOutcome> run();
 
@@ -92,6 +116,45 @@ class Machine {
 
   // --- Post-boot device updates and actions (API PATCH, SendCtrlAltDel), defined in
   // machine_updates.cpp; on the event-loop thread. ---
+  // PATCH /drives/{id}: a new backing file and/or rate limiter. The configuration follows.
+  Result<void> update_drive(const config::PartialDrive& update);
+  // PATCH /network-interfaces/{id}: new RX/TX rate limiters (an absent one is kept).
+  Result<void> update_network_interface(const config::PartialNetworkInterface& update);
+  // PATCH /balloon, PATCH /balloon/statistics, GET /balloon/statistics.
+  Result<void> update_balloon(const config::BalloonUpdate& update);
+  Result<void> update_balloon_statistics(const config::BalloonStatsUpdate& update);
+  Result<config::BalloonStats> balloon_statistics() const;
+  // SendCtrlAltDel: the keys into the i8042's buffer, with keyboard interrupts (IRQ 1).
+  Result<void> send_ctrl_alt_del();
+  // The configuration as it stands: the created or restored one plus post-boot updates.
+  const config::VmConfig& config() const { return config_; }
+  // Before run(): the vCPUs start parked and device events held, as after pause().
+  void start_paused();
+
+  // Counters for the metrics file: what the devices and vCPUs did so far (cumulative).
+  struct DriveCounters {
+    std::string drive_id;
+    uint64_t reads = 0, writes = 0, read_bytes = 0, write_bytes = 0, flushes = 0;
+    uint64_t io_errors = 0, invalid_requests = 0, throttled = 0;
+    uint64_t updates = 0, update_fails = 0;  // PATCH /drives
+  };
+  struct NicCounters {
+    std::string iface_id;
+    uint64_t rx_frames = 0, rx_bytes = 0, rx_dropped = 0, rx_no_buffers = 0, rx_tap_errors = 0,
+             rx_rate_limited = 0;
+    uint64_t tx_frames = 0, tx_bytes = 0, tx_malformed = 0, tx_tap_errors = 0, tx_spoofed_mac = 0,
+             tx_rate_limited = 0;
+    uint64_t updates = 0, update_fails = 0;  // PATCH /network-interfaces
+  };
+  struct Counters {
+    std::vector<DriveCounters> drives;
+    std::vector<NicCounters> nics;
+    std::optional<devices::virtio::BalloonCounters> balloon;
+    devices::I8042::Counters i8042;
+    uint64_t vcpu_exits = 0;     // every exit of every vCPU
+    uint64_t vcpu_failures = 0;  // vCPUs stopped by an error
+  };
+  Counters counters();
   // --- end post-boot updates ---
 
   const GuestMemory& memory() const { return memory_; }
@@ -115,6 +178,9 @@ class Machine {
   Result<void> setup_vcpus();
   Result<void> create_vcpus();
   void snapshot_at_marker();
+  Result<void> enable_dirty_tracking();
+  void on_reset_port(devices::ResetPort::Request request);
+  void log_reset_summary() const;
 
   config::VmConfig config_;
   MachineIo io_;
@@ -131,6 +197,7 @@ class Machine {
   std::shared_ptr<devices::I8042> i8042_;
   std::unique_ptr<devices::VmExitRequest> exit_request_;
   UniqueFd serial_out_file_;  // when the console goes to a file
+  std::optional<devices::VmGenId> vmgenid_;
 
   // virtio-mmio devices, in slot order; slot i sits at kVirtioMmioBase + i * 4 KiB.
   struct VirtioSlot {
@@ -153,7 +220,32 @@ class Machine {
   std::atomic<bool> marker_snapshot_taken_{false};  // read on vCPU threads
   std::string snapshot_error_;                      // set when a snapshot at the marker failed
 
+  // Dirty pages: KVM's log for guest writes, GuestMemory's for device writes, gathered into
+  // `dirty_harvest_` and from there into each consumer's own set.
+  bool dirty_tracking_ = false;
+  std::vector<uint64_t> dirty_slot_log_;  // one memory slot's log, reused
+  DirtyBitmap dirty_harvest_;
+  DirtyBitmap dirty_since_snapshot_;
+  // Memory files this machine's RAM is layered from (a full snapshot, then diffs); a diff
+  // snapshot extends the chain.
+  std::vector<std::string> memory_chain_;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  std::shared_ptr<devices::ResetPort> reset_port_;
+  std::vector<ResetStats> reset_samples_;
+
   // --- Post-boot update state (machine_updates.cpp) ---
+  // Finds a device by type and id (drive_id / iface_id) and runs `fn` on it under its
+  // transport's lock; false when there is none.
+  bool with_virtio_device(devices::virtio::DeviceType type, const std::string& id,
+                          const std::function<void(devices::virtio::Device&)>& fn) const;
+  // The i8042's keyboard interrupt, registered on first use.
+  Result<void> ensure_keyboard_irq();
+  bool start_paused_ = false;
+  struct UpdateCount {
+    std::string id;
+    uint64_t count = 0, fails = 0;
+  };
+  std::vector<UpdateCount> drive_updates_, nic_updates_;
   // --- end post-boot update state ---
 
   std::mutex stop_mu_;

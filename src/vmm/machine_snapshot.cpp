@@ -12,13 +12,13 @@
 #include "snapshot/snapshot_file.hpp"
 #include "vmm/config/json_fields.hpp"
 #include "vmm/machine.hpp"
+#include "vmm/snapshot_memory.hpp"
 
 namespace ignition::vmm {
 
 namespace {
 
 constexpr const char* kConfigSection = "config";
-constexpr const char* kLayoutSection = "memory.layout";
 constexpr const char* kVmSection = "vm";
 
 constexpr const char* kSerialSection = "device.serial";
@@ -31,38 +31,24 @@ std::string vcpu_section(size_t id) {
   return fmt::format("vcpu.{}", id);
 }
 
-std::vector<uint8_t> encode_layout(const GuestMemory& memory) {
-  snapshot::Encoder e;
-  e.u64(memory.regions().size());
-  for (const auto& r : memory.regions()) {
-    e.u64(r.gpa);
-    e.u64(r.size);
-  }
-  return std::move(e).take();
-}
-
-Result<std::vector<GuestMemory::Range>> decode_layout(std::span<const uint8_t> bytes) {
-  snapshot::Decoder d(bytes);
-  std::vector<GuestMemory::Range> ranges(d.count(16));
-  for (auto& r : ranges) {
-    r.gpa = d.u64();
-    r.size = d.u64();
-  }
-  IGN_TRY(d.finish());
-  if (ranges.empty()) return err("snapshot has no guest memory");
-  return ranges;
-}
-
 }  // namespace
 
 Result<void> Machine::save_snapshot(const SnapshotPaths& paths, SnapshotKind kind) {
   if (!paused_) return err("snapshot: the VM must be paused");
-  if (kind == SnapshotKind::Diff) return err("snapshot: diff snapshots are not supported yet");
+  std::vector<std::string> parents;
+  if (kind == SnapshotKind::Diff) {
+    if (!dirty_tracking_)
+      return err("snapshot: a diff snapshot needs dirty page tracking (track_dirty_pages)");
+    if (memory_chain_.empty())
+      return err("snapshot: a diff snapshot needs an earlier snapshot of this VM to apply to");
+    parents = memory_chain_;
+  }
   auto started = std::chrono::steady_clock::now();
   snapshot::SnapshotWriter writer{std::string(hypervisor_->state_tag())};
   std::string config_text = config::to_json(config_).dump();
   IGN_TRY(writer.add_section(kConfigSection, {config_text.begin(), config_text.end()}));
   IGN_TRY(writer.add_section(kLayoutSection, encode_layout(memory_)));
+  IGN_TRY(writer.add_section(kMemoryParentsSection, encode_paths(parents)));
 
   IGN_ASSIGN_OR_RETURN(auto kvm_msrs, hypervisor_->msr_index_list());
   for (size_t id = 0; id < vcpus_.size(); ++id) {
@@ -82,8 +68,15 @@ Result<void> Machine::save_snapshot(const SnapshotPaths& paths, SnapshotKind kin
     IGN_TRY(writer.add_section(virtio_section(i), std::move(state).value()));
   }
 
-  IGN_TRY(memory_.save(paths.memory));
+  if (dirty_tracking_) IGN_TRY(harvest_dirty_pages());
+  if (kind == SnapshotKind::Diff)
+    IGN_TRY(memory_.save_pages(paths.memory, dirty_since_snapshot_));
+  else
+    IGN_TRY(memory_.save(paths.memory));
   IGN_TRY(writer.write(paths.state));
+  if (dirty_tracking_) dirty_since_snapshot_.clear();
+  parents.push_back(absolute_path(paths.memory));
+  memory_chain_ = std::move(parents);
   auto took = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
   spdlog::info("snapshot written to {} and {} in {} us", paths.state, paths.memory, took.count());
@@ -127,7 +120,8 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
 
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
   IGN_ASSIGN_OR_RETURN(auto ranges, decode_layout(layout_bytes));
-  IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::map_file_private(paths.memory, ranges));
+  IGN_ASSIGN_OR_RETURN(auto parents, snapshot_memory_parents(reader));
+  IGN_ASSIGN_OR_RETURN(auto memory, load_snapshot_memory(paths.memory, parents, ranges));
 
   // Decode everything before building anything: a bad file fails here, whole.
   std::vector<hv::VcpuState> vcpu_states;
@@ -145,6 +139,9 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   std::unique_ptr<Machine> m(
       new Machine(*config, io, std::move(memory), std::move(loop), std::move(task_evt)));
   IGN_TRY(m->setup_vm());
+  if (options.track_dirty_pages) IGN_TRY(m->enable_dirty_tracking());
+  m->memory_chain_ = parents;
+  m->memory_chain_.push_back(absolute_path(paths.memory));
   IGN_TRY(m->setup_devices());
   IGN_TRY(m->setup_virtio_devices());
   for (size_t i = 0; i < m->virtio_.size(); ++i) {
@@ -158,6 +155,8 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
     if (!restored.ok()) return context(restored.error(), fmt::format("restoring vCPU {}", id));
   }
   IGN_TRY(m->vm_->restore_state(vm_state));
+  // The guest re-reads the VMGenID (written by setup_devices) once the irqchip is back.
+  m->vmgenid_->notify();
   // Interrupts raised from here on reach a restored irqchip.
   IGN_ASSIGN_OR_RETURN(auto i8042_bytes, reader.section(kI8042Section));
   IGN_TRY(m->i8042_->restore_state(i8042_bytes));

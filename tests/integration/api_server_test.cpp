@@ -395,7 +395,7 @@ TEST_F(ApiServerTest, BootPauseResumeThroughTheApi) {
       {"PUT", "/boot-source", boot.dump(), 400, post},
       {"PUT", "/actions", R"({"action_type": "InstanceStart"})", 400, post},
       {"PUT", "/actions", R"({"action_type": "FlushMetrics"})", 204, ""},
-      {"PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})", 400, "not supported yet"},
+      {"PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})", 204, ""},
       {"PATCH", "/balloon", R"({"amount_mib": 1})", 400, "No balloon device found."},
       {"PATCH", "/drives/rootfs", R"({"drive_id": "rootfs"})", 400, "No drive with id"},
       {"PUT", "/snapshot/create", R"({"snapshot_path": "/tmp/s", "mem_file_path": "/tmp/m"})", 400,

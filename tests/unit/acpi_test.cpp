@@ -106,6 +106,20 @@ TEST(Aml, DeviceLayout) {
             (Bytes{0x12, 5, 2, 0x01, 0x0a, 0x05}));
 }
 
+TEST(Aml, EventMethodLayout) {
+  // If ((Arg0 == 0x17)) { Notify (\\_SB.VGEN, 0x80) }:
+  // IfOp PkgLength (LEqualOp Arg0Op BytePrefix 0x17) (NotifyOp DualName BytePrefix 0x80)
+  EXPECT_EQ(ok_bytes(aml::if_then(aml::equal(aml::arg(0), aml::integer(0x17)),
+                                  {aml::notify("\\_SB_.VGEN", aml::integer(0x80))})),
+            (Bytes{0xa0, 18, 0x93, 0x68, 0x0a, 0x17, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'V', 'G',
+                   'E', 'N', 0x0a, 0x80}));
+  EXPECT_EQ(ok_bytes(aml::arg(6)), Bytes{0x6e});
+  EXPECT_FALSE(aml::arg(7).ok());
+  EXPECT_FALSE(aml::equal(aml::arg(7), aml::integer(1)).ok());
+  EXPECT_FALSE(aml::if_then(aml::integer(1), {aml::arg(9)}).ok());
+  EXPECT_FALSE(aml::notify("bad name", aml::integer(0x80)).ok());
+}
+
 TEST(Aml, ResourceTemplateLayout) {
   auto crs = ok_bytes(aml::resource_template(
       {aml::memory32_fixed(0xd0001000, 0x1000),
@@ -458,6 +472,63 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AcpiTables,
                            return fmt::format("{}vcpus_{}devices", info.param.vcpus,
                                               info.param.devices);
                          });
+
+TEST(AcpiTablesDsdt, VmGenIdAndItsEventDevice) {
+  GuestMemory mem = make_memory();
+  AcpiConfig config{2, virtio_slots(2)};
+  config.vmgenid = VmGenIdSlot{kVmGenIdAddr, kVmGenIdIrq};
+  auto rsdp = write_acpi_tables(mem, config);
+  ASSERT_TRUE(rsdp.ok()) << rsdp.error().message;
+  auto tables = walk_tables(mem, *rsdp);
+  ASSERT_TRUE(tables.count("DSDT"));
+
+  ASSERT_TRUE(have_iasl()) << "iasl not found: install acpica-tools";
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string dsl = disassemble(dir, "dsdt", tables["DSDT"]);
+  for (const std::string& expected : {
+           std::string("Device (VGEN) { Name (_HID, \"IGNT0001\") Name (_CID, \"VM_Gen_Counter\") "
+                       "Name (_DDN, \"VM_Gen_Counter\")"),
+           fmt::format("Name (ADDR, Package (0x02) {{ 0x{:08X}, Zero }})", kVmGenIdAddr),
+           std::string("Device (GED) { Name (_HID, \"ACPI0013\" /* Generic Event Device */)"),
+           fmt::format("Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) "
+                       "{{ 0x{:08X}, }}",
+                       kVmGenIdIrq),
+           fmt::format("Method (_EVT, 1, Serialized) {{ If ((Arg0 == 0x{:02X})) {{ "
+                       "Notify (\\_SB.VGEN, 0x80)",
+                       kVmGenIdIrq),
+       })
+    EXPECT_TRUE(contains_words(dsl, expected)) << expected << "\n" << dsl;
+  // The virtio devices are still all there.
+  EXPECT_EQ(count(dsl, "Name (_HID, \"LNRO0005\")"), 2u) << dsl;
+
+  Command c = run("cd '" + dir.path().string() + "' && iasl -p recompiled dsdt.dsl");
+  EXPECT_EQ(c.status, 0) << c.output;
+  EXPECT_TRUE(contains_words(c.output, "0 Errors")) << c.output;
+
+  // Without the option there is no such device.
+  GuestMemory plain = make_memory();
+  ASSERT_TRUE(write_acpi_tables(plain, {2, virtio_slots(2)}).ok());
+  const Bytes& bytes = walk_tables(plain, kRsdpAddr)["DSDT"].bytes;
+  const std::string text(bytes.begin(), bytes.end());
+  EXPECT_EQ(text.find("VGEN"), std::string::npos);
+  EXPECT_EQ(text.find("ACPI0013"), std::string::npos);
+}
+
+TEST(AcpiTablesErrors, BadVmGenId) {
+  GuestMemory mem = make_memory();
+  const std::vector<VmGenIdSlot> bad = {
+      {kVmGenIdAddr + 4, kVmGenIdIrq},  // not 8-byte aligned
+      {kVmGenIdAddr, kIoapicPins},      // not an IOAPIC pin
+      {kVmGenIdAddr, kSerialCom1Irq},   // COM1's
+      {kVmGenIdAddr, kVirtioIrqBase},   // the first virtio device's
+  };
+  for (const VmGenIdSlot& slot : bad) {
+    AcpiConfig config{1, virtio_slots(1)};
+    config.vmgenid = slot;
+    EXPECT_FALSE(write_acpi_tables(mem, config).ok()) << slot.addr << " gsi " << slot.gsi;
+  }
+}
 
 TEST(AcpiTablesDsdt, SleepTypeMatchesTheSleepDevice) {
   // The guest writes the \_S5_ value back to the sleep port; the device must know it.

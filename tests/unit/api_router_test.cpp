@@ -1,6 +1,7 @@
 // The API router and controller without sockets or KVM: the route table against the spec,
 // Firecracker's faults, validation before mutation, and the pre-/post-boot rules, with a
 // fake VM standing in for the machine.
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "api/router.hpp"
 #include "api/vmm_controller.hpp"
@@ -25,15 +27,30 @@ struct FakeWorld {
   int launches = 0;
   std::optional<std::string> launch_error;  // the next launch fails with this
   config::VmConfig launched{};
+  int restores = 0;
+  std::optional<std::string> restore_error;  // the next snapshot load fails with this
+  config::SnapshotLoadParams loaded{};
   VmExitCallback on_exit{};
   bool stopped = false;
+  int calls = 0;  // calls into the machine (which the fake cannot make)
 };
+
+// The configuration a fake snapshot holds.
+config::VmConfig snapshot_config() {
+  config::VmConfig c;
+  c.boot_source.kernel_image_path = "/from/the/snapshot";
+  c.machine_config.vcpu_count = 3;
+  c.machine_config.mem_size_mib = 96;
+  return c;
+}
 
 class FakeVm final : public RunningVm {
  public:
-  explicit FakeVm(std::shared_ptr<FakeWorld> world) : world_(std::move(world)) {}
+  explicit FakeVm(std::shared_ptr<FakeWorld> world, bool paused = false)
+      : world_(std::move(world)), paused_(paused) {}
   Result<void> call(std::function<Result<void>(vmm::Machine&)>,
                     std::chrono::milliseconds) override {
+    ++world_->calls;
     return err("the fake VM has no machine");
   }
   Result<void> pause(std::chrono::milliseconds) override {
@@ -55,6 +72,28 @@ class FakeVm final : public RunningVm {
   bool paused_ = false;
 };
 
+ControllerOptions fake_options(const std::shared_ptr<FakeWorld>& world) {
+  ControllerOptions options;
+  options.instance_id = "test-vm";
+  options.launcher = [w = world](const config::VmConfig& c,
+                                 VmExitCallback on_exit) -> Result<std::unique_ptr<RunningVm>> {
+    if (w->launch_error) return Error{*std::exchange(w->launch_error, std::nullopt)};
+    ++w->launches;
+    w->launched = c;
+    w->on_exit = std::move(on_exit);
+    return std::unique_ptr<RunningVm>(std::make_unique<FakeVm>(w));
+  };
+  options.restorer = [w = world](const config::SnapshotLoadParams& p,
+                                 VmExitCallback on_exit) -> Result<RestoredVm> {
+    if (w->restore_error) return Error{*std::exchange(w->restore_error, std::nullopt)};
+    ++w->restores;
+    w->loaded = p;
+    w->on_exit = std::move(on_exit);
+    return RestoredVm{std::make_unique<FakeVm>(w, !p.resume_vm), snapshot_config()};
+  };
+  return options;
+}
+
 std::string temp_file(const std::string& name, const std::string& content = "x") {
   std::string path =
       ::testing::TempDir() + "/api_router_" + std::to_string(::getpid()) + "_" + name;
@@ -66,17 +105,7 @@ class ApiRouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     world_ = std::make_shared<FakeWorld>();
-    ControllerOptions options;
-    options.instance_id = "test-vm";
-    options.launcher = [w = world_](const config::VmConfig& c,
-                                    VmExitCallback on_exit) -> Result<std::unique_ptr<RunningVm>> {
-      if (w->launch_error) return Error{*std::exchange(w->launch_error, std::nullopt)};
-      ++w->launches;
-      w->launched = c;
-      w->on_exit = std::move(on_exit);
-      return std::unique_ptr<RunningVm>(std::make_unique<FakeVm>(w));
-    };
-    auto controller = VmmController::create(std::move(options));
+    auto controller = VmmController::create(fake_options(world_));
     ASSERT_TRUE(controller.ok()) << controller.error().message;
     controller_ = std::move(controller).value();
     router_ = std::make_unique<Router>(*controller_);
@@ -437,7 +466,9 @@ TEST_F(ApiRouterTest, PauseAndResume) {
   EXPECT_EQ(state(), "Running");
 }
 
-TEST_F(ApiRouterTest, PartialFeaturesValidateThenSayNotYet) {
+// Post-boot requests are checked here, then carried to the machine (which the fake VM
+// cannot do: its refusal comes back as the request's fault, with the resource's prefix).
+TEST_F(ApiRouterTest, PostBootUpdatesAreCheckedThenReachTheVm) {
   std::string disk = temp_file("disk2", std::string(4096, '\0'));
   ASSERT_EQ(put("/drives/rootfs",
                 {{"drive_id", "rootfs"}, {"path_on_host", disk}, {"is_root_device", true}})
@@ -448,48 +479,107 @@ TEST_F(ApiRouterTest, PartialFeaturesValidateThenSayNotYet) {
   expect_fault(patch("/drives/nope", {{"drive_id", "nope"}, {"path_on_host", disk}}),
                "No drive with id 'nope'");
   expect_fault(patch("/drives/rootfs", {{"drive_id", "other"}}), "does not match");
-  expect_fault(patch("/drives/rootfs", {{"drive_id", "rootfs"}, {"path_on_host", disk}}),
-               "not supported yet");
+  expect_fault(patch("/drives/rootfs", {{"drive_id", "rootfs"}, {"path_on_host", "/nonexistent"}}),
+               "Unable to open the backing file");
   expect_fault(patch("/network-interfaces/eth0", {{"iface_id", "eth0"}}), "No network interface");
   expect_fault(patch("/balloon", {{"amount_mib", 100000}}),
                "Amount of pages requested is too large");
-  expect_fault(patch("/balloon", {{"amount_mib", 4}}), "not supported yet");
   expect_fault(get("/balloon/statistics"), "Statistics for the balloon device are not enabled");
   expect_fault(patch("/balloon/statistics", {{"stats_polling_interval_s", 5}}),
                "Cannot enable/disable statistics after boot");
   expect_fault(call(Method::kPatch, "/balloon/hinting/start"), "Free page hinting was not enabled");
   expect_fault(get("/hotplug/memory"), "not configured");
-  expect_fault(put("/actions", {{"action_type", "SendCtrlAltDel"}}), "not supported yet");
+  EXPECT_EQ(world_->calls, 0) << "refused requests never reach the VM";
+
+  expect_fault(patch("/drives/rootfs", {{"drive_id", "rootfs"}, {"path_on_host", disk}}),
+               "Drive config error: Unable to patch the block device: the fake VM has no machine");
+  expect_fault(patch("/balloon", {{"amount_mib", 4}}),
+               "Balloon update error: the fake VM has no machine");
+  expect_fault(put("/actions", {{"action_type", "SendCtrlAltDel"}}),
+               "Internal VMM error: the fake VM has no machine");
+  EXPECT_EQ(world_->calls, 3);
+  EXPECT_EQ(body_of(get("/vm/config"))["drives"][0]["path_on_host"], disk)
+      << "a failed update changes nothing";
+
   expect_fault(
       put("/snapshot/create",
           {{"snapshot_path", "/tmp/s"}, {"mem_file_path", "/tmp/m"}, {"snapshot_type", "Diff"}}),
       "Diff snapshots are not allowed");
   expect_fault(put("/snapshot/create", {{"snapshot_path", "/tmp/s"}, {"mem_file_path", "/tmp/m"}}),
                "must be paused");
+  EXPECT_EQ(world_->calls, 3);
   ASSERT_EQ(patch("/vm", {{"state", "Paused"}}).status, 204);
   expect_fault(put("/snapshot/create", {{"snapshot_path", "/tmp/s"}, {"mem_file_path", "/tmp/m"}}),
-               "not supported yet");
+               "Create snapshot error: the fake VM has no machine");
+  EXPECT_EQ(world_->calls, 4);
   expect_fault(put("/snapshot/create", {{"mem_file_path", "/tmp/m"}}), "snapshot_path");
   // FlushMetrics without a metrics file is a no-op, as in Firecracker.
   EXPECT_EQ(put("/actions", {{"action_type", "FlushMetrics"}}).status, 204);
 }
 
-TEST_F(ApiRouterTest, SnapshotLoadRules) {
+TEST_F(ApiRouterTest, SnapshotLoadStartsTheVmFromTheSnapshotsConfig) {
   expect_fault(put("/snapshot/load", {{"snapshot_path", "/s"}}),
                "An error occurred when deserializing");
-  auto fresh = put("/snapshot/load", {{"snapshot_path", "/s"}, {"mem_file_path", "/m"}});
-  expect_fault(fresh, "not supported yet");
-  EXPECT_TRUE(fresh.deprecated);
+  world_->restore_error = "no such snapshot";
+  auto failed = put("/snapshot/load", {{"snapshot_path", "/s"}, {"mem_file_path", "/m"}});
+  expect_fault(failed, "Load snapshot error: no such snapshot");
+  EXPECT_TRUE(failed.deprecated);
+  EXPECT_EQ(state(), "Not started");
+  expect_fault(put("/snapshot/load", {{"snapshot_path", "/s"},
+                                      {"mem_file_path", "/m"},
+                                      {"vsock_override", {{"uds_path", "/v"}}}}),
+               "not supported yet");
+  EXPECT_EQ(world_->restores, 0);
+
   EXPECT_EQ(put("/logger", {{"level", "Info"}}).status, 204);  // not a boot resource
-  expect_fault(
+  auto loaded = put("/snapshot/load",
+                    {{"snapshot_path", "/s"},
+                     {"mem_backend", {{"backend_type", "File"}, {"backend_path", "/m"}}},
+                     {"track_dirty_pages", true},
+                     {"network_overrides", {{{"iface_id", "eth0"}, {"host_dev_name", "tap7"}}}}});
+  ASSERT_EQ(loaded.status, 204) << loaded.body;
+  EXPECT_FALSE(loaded.deprecated);
+  EXPECT_EQ(world_->restores, 1);
+  EXPECT_EQ(world_->launches, 0);
+  EXPECT_EQ(world_->loaded.mem_backend.backend_path, "/m");
+  ASSERT_EQ(world_->loaded.network_overrides.size(), 1u);
+  EXPECT_EQ(world_->loaded.network_overrides[0].host_dev_name, "tap7");
+  EXPECT_EQ(state(), "Paused") << "without resume_vm the VM stays paused";
+  auto cfg = body_of(get("/vm/config"));
+  EXPECT_EQ(cfg["machine-config"]["vcpu_count"], 3);
+  EXPECT_EQ(cfg["machine-config"]["track_dirty_pages"], true);
+  EXPECT_EQ(cfg["boot-source"]["kernel_image_path"], "/from/the/snapshot");
+  // Started now: pre-boot requests are refused, post-boot ones accepted.
+  std::string post(kNotSupportedPostBoot);
+  expect_fault(put("/snapshot/load", {{"snapshot_path", "/s"}, {"mem_file_path", "/m"}}), post);
+  expect_fault(put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 128}}), post);
+  EXPECT_EQ(patch("/vm", {{"state", "Resumed"}}).status, 204);
+  EXPECT_EQ(state(), "Running");
+}
+
+TEST_F(ApiRouterTest, SnapshotLoadWithResumeRunsAndBootResourcesForbidIt) {
+  auto loaded =
       put("/snapshot/load", {{"snapshot_path", "/s"},
-                             {"mem_backend", {{"backend_type", "File"}, {"backend_path", "/m"}}}}),
-      "not supported yet");
+                             {"mem_backend", {{"backend_type", "File"}, {"backend_path", "/m"}}},
+                             {"resume_vm", true}});
+  ASSERT_EQ(loaded.status, 204) << loaded.body;
+  EXPECT_EQ(state(), "Running");
+
+  SetUp();  // a fresh controller
   configure_bootable();
   expect_fault(
       put("/snapshot/load", {{"snapshot_path", "/s"},
                              {"mem_backend", {{"backend_type", "File"}, {"backend_path", "/m"}}}}),
       "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
+  EXPECT_EQ(world_->restores, 0);
+}
+
+std::vector<json> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(json::parse(line, nullptr, false));
+  return lines;
 }
 
 TEST_F(ApiRouterTest, MetricsOpenOnceAndFlushAfterStart) {
@@ -499,16 +589,111 @@ TEST_F(ApiRouterTest, MetricsOpenOnceAndFlushAfterStart) {
   expect_fault(put("/metrics", {{"metrics_path", path}}),
                "Reinitialization of metrics not allowed");
   start();
+  // As Firecracker: a line at start, then one per FlushMetrics.
   EXPECT_EQ(put("/actions", {{"action_type", "FlushMetrics"}}).status, 204);
-  std::ifstream in(path);
-  std::string line;
-  ASSERT_TRUE(std::getline(in, line));
-  auto j = json::parse(line, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << line;
-  EXPECT_EQ(j["id"], "test-vm");
-  EXPECT_TRUE(j["utc_timestamp_ms"].is_number());
-  EXPECT_GE(j["api_server"]["requests"].get<int>(), 5);
-  EXPECT_GE(j["api_server"]["failures"].get<int>(), 2);
+  auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& j : lines) {
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["id"], "test-vm");
+    EXPECT_TRUE(j["utc_timestamp_ms"].is_number());
+    for (const char* group : {"api_server", "get_api_requests", "put_api_requests",
+                              "patch_api_requests", "latencies_us", "deprecated_api"}) {
+      EXPECT_TRUE(j.contains(group)) << group;
+    }
+  }
+  // Counters report what changed since the previous line.
+  EXPECT_EQ(lines[0]["put_api_requests"]["metrics_count"], 3);
+  EXPECT_EQ(lines[0]["put_api_requests"]["metrics_fails"], 2);
+  EXPECT_EQ(lines[0]["put_api_requests"]["boot_source_count"], 1);
+  EXPECT_EQ(lines[0]["put_api_requests"]["actions_count"], 0) << "InstanceStart counts after";
+  EXPECT_EQ(lines[1]["put_api_requests"]["metrics_count"], 0);
+  EXPECT_EQ(lines[1]["put_api_requests"]["actions_count"], 1);
+  EXPECT_EQ(lines[1]["put_api_requests"]["actions_fails"], 0);
+}
+
+TEST(ApiMetricsTest, PeriodicLinesOnceStarted) {
+  auto world = std::make_shared<FakeWorld>();
+  auto options = fake_options(world);
+  options.metrics_period = std::chrono::milliseconds(20);
+  auto controller = VmmController::create(std::move(options));
+  ASSERT_TRUE(controller.ok());
+  std::string path = temp_file("periodic", "");
+  config::VmConfig config;
+  config.boot_source.kernel_image_path = temp_file("kernel");
+  config.metrics = config::MetricsConfig{path, false, std::nullopt};
+  ASSERT_TRUE((*controller)->configure(config).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(read_lines(path).empty()) << "nothing before the VM starts";
+  ASSERT_TRUE((*controller)->start().ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (read_lines(path).size() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(read_lines(path).size(), 3u);
+}
+
+TEST(ApiMetricsTest, RequestsCountByFamilyAndLinesCarryChanges) {
+  ApiMetrics m;
+  m.count_request(Method::kPut, "/drives/rootfs", 204, false);
+  m.count_request(Method::kPut, "/drives/rootfs", 400, false);
+  m.count_request(Method::kPatch, "/network-interfaces/eth0", 400, false);
+  m.count_request(Method::kGet, "/", 200, false);
+  m.count_request(Method::kGet, "/machine-config", 400, false);
+  m.count_request(Method::kPut, "/mmds/config", 204, true);
+  m.count_request(Method::kPut, "/nonsense", 400, false);
+  m.store_latency("full_create_snapshot", std::chrono::microseconds(1234));
+  json c = m.counters();
+  EXPECT_EQ(c["put_api_requests"]["drive_count"], 2);
+  EXPECT_EQ(c["put_api_requests"]["drive_fails"], 1);
+  EXPECT_EQ(c["put_api_requests"]["mmds_count"], 1);
+  EXPECT_EQ(c["patch_api_requests"]["network_count"], 1);
+  EXPECT_EQ(c["patch_api_requests"]["network_fails"], 1);
+  EXPECT_EQ(c["get_api_requests"]["instance_info_count"], 1);
+  EXPECT_EQ(c["get_api_requests"]["machine_cfg_count"], 1);
+  EXPECT_FALSE(c["get_api_requests"].contains("machine_cfg_fails"));
+  EXPECT_EQ(c["deprecated_api"]["deprecated_http_api_calls"], 1);
+  EXPECT_EQ(m.stores()["latencies_us"]["full_create_snapshot"], 1234);
+
+  vmm::Machine::Counters mc;
+  mc.drives.push_back({"rootfs", 2, 3, 1024, 1536, 1, 0, 0, 0, 1, 0});
+  mc.drives.push_back({"data", 5, 0, 4096, 0, 0, 1, 0, 0, 0, 0});
+  mc.nics.push_back({"eth0", 7, 700, 0, 0, 0, 0, 4, 400, 0, 0, 0, 0, 0, 0});
+  mc.vcpu_exits = 99;
+  json dev = machine_metrics(mc);
+  EXPECT_EQ(dev["block_rootfs"]["read_count"], 2);
+  EXPECT_EQ(dev["block_data"]["execute_fails"], 1);
+  EXPECT_EQ(dev["block"]["read_count"], 7) << "the aggregate sums the drives";
+  EXPECT_EQ(dev["block"]["read_bytes"], 5120);
+  EXPECT_EQ(dev["net_eth0"]["rx_packets_count"], 7);
+  EXPECT_EQ(dev["net"]["tx_bytes_count"], 400);
+  EXPECT_EQ(dev["vcpu"]["exit_count"], 99);
+  EXPECT_TRUE(dev.contains("balloon") && dev.contains("i8042"));
+
+  std::string path = temp_file("lines", "");
+  MetricsFile file(UniqueFd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC)));
+  json counters = m.counters();
+  counters.update(dev);
+  ASSERT_TRUE(file.write_line({{"utc_timestamp_ms", 1}}, counters, m.stores()).ok());
+  m.count_request(Method::kPut, "/drives/rootfs", 204, false);
+  mc.drives[0].reads = 10;
+  counters = m.counters();
+  counters.update(machine_metrics(mc));
+  ASSERT_TRUE(file.write_line({{"utc_timestamp_ms", 2}}, counters, m.stores()).ok());
+  // A line without the machine's groups (it did not answer), then one with them again.
+  ASSERT_TRUE(file.write_line({{"utc_timestamp_ms", 3}}, m.counters(), m.stores()).ok());
+  mc.drives[0].reads = 11;
+  counters = m.counters();
+  counters.update(machine_metrics(mc));
+  ASSERT_TRUE(file.write_line({{"utc_timestamp_ms", 4}}, counters, m.stores()).ok());
+  auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["put_api_requests"]["drive_count"], 2);
+  EXPECT_EQ(lines[1]["put_api_requests"]["drive_count"], 1);
+  EXPECT_EQ(lines[0]["block_rootfs"]["read_count"], 2);
+  EXPECT_EQ(lines[1]["block_rootfs"]["read_count"], 8);
+  EXPECT_FALSE(lines[2].contains("block_rootfs"));
+  EXPECT_EQ(lines[3]["block_rootfs"]["read_count"], 1) << "changes since the last report";
+  EXPECT_EQ(lines[1]["latencies_us"]["full_create_snapshot"], 1234) << "stored values repeat";
 }
 
 TEST_F(ApiRouterTest, GuestExitIsReportedAndEndsPostBootActions) {

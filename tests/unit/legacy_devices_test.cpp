@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <vector>
+
 #include "devices/bus.hpp"
 #include "devices/legacy/acpi_sleep.hpp"
 #include "devices/legacy/boot_timer.hpp"
@@ -114,6 +117,90 @@ TEST(I8042, ResetCommandRequestsVmExit) {
   EXPECT_EQ(exit.reason(), ExitReason::None);
   wr(kbd, 4, 0xfe);
   EXPECT_EQ(exit.reason(), ExitReason::Reset);
+}
+
+// The i8042 with a keyboard interrupt line whose raises the test can count.
+struct KeyboardFixture : ::testing::Test {
+  void SetUp() override {
+    auto exit_fd = EventFd::create();
+    auto irq_fd = EventFd::create();
+    ASSERT_TRUE(exit_fd.ok() && irq_fd.ok());
+    exit = std::make_unique<VmExitRequest>(std::move(exit_fd).value());
+    irq_probe = ::dup(irq_fd->fd());
+    kbd = std::make_unique<I8042>(*exit, IrqLine(std::move(irq_fd).value(), 1));
+  }
+  void TearDown() override { ::close(irq_probe); }
+  uint64_t irqs() {
+    uint64_t n = 0;
+    return ::read(irq_probe, &n, sizeof(n)) == sizeof(n) ? n : 0;
+  }
+  std::vector<uint8_t> drain() {
+    std::vector<uint8_t> bytes;
+    while (rd(*kbd, 4) & 0x01) bytes.push_back(rd(*kbd, 0));
+    return bytes;
+  }
+  std::unique_ptr<VmExitRequest> exit;
+  std::unique_ptr<I8042> kbd;
+  int irq_probe = -1;
+};
+
+TEST_F(KeyboardFixture, CtrlAltDelTypesScancodesWithAnInterruptPerKey) {
+  EXPECT_EQ(rd(*kbd, 4) & 0x01, 0) << "output buffer empty";
+  ASSERT_TRUE(kbd->trigger_ctrl_alt_del().ok());
+  EXPECT_EQ(irqs(), 3u) << "Ctrl, Alt, Del";
+  EXPECT_EQ(rd(*kbd, 4) & 0x01, 0x01);
+  // Set 2 make codes: Ctrl 0x14, Alt 0x11, Del 0xE0 0x71; a further interrupt after each
+  // read that leaves bytes behind.
+  EXPECT_EQ(drain(), (std::vector<uint8_t>{0x14, 0x11, 0xe0, 0x71}));
+  EXPECT_EQ(irqs(), 3u);
+  EXPECT_EQ(rd(*kbd, 0), 0) << "an empty buffer reads as 0";
+  EXPECT_EQ(irqs(), 0u);
+  EXPECT_EQ(exit->reason(), ExitReason::None);
+}
+
+TEST_F(KeyboardFixture, FullBufferRefusesTheWholeSequence) {
+  for (size_t i = 0; i < I8042::kBufferSize / 4; ++i) ASSERT_TRUE(kbd->trigger_ctrl_alt_del().ok());
+  irqs();
+  EXPECT_FALSE(kbd->trigger_ctrl_alt_del().ok());
+  EXPECT_EQ(irqs(), 0u);
+  EXPECT_EQ(drain().size(), I8042::kBufferSize) << "nothing of the refused sequence queued";
+  EXPECT_TRUE(kbd->trigger_ctrl_alt_del().ok()) << "room again once the guest read";
+}
+
+TEST_F(KeyboardFixture, GuestCanMaskTheKeyboardInterrupt) {
+  wr(*kbd, 4, 0x60);  // write the control register...
+  EXPECT_EQ(rd(*kbd, 4) & 0x08, 0x08) << "waiting for the data byte";
+  wr(*kbd, 0, 0x04);  // ...without the keyboard interrupt bit
+  ASSERT_TRUE(kbd->trigger_ctrl_alt_del().ok());
+  EXPECT_EQ(irqs(), 0u);
+  EXPECT_EQ(drain().size(), 4u) << "the keys still wait to be polled";
+  wr(*kbd, 4, 0x20);  // read the control register back
+  EXPECT_EQ(rd(*kbd, 0), 0x04);
+}
+
+TEST_F(KeyboardFixture, KeyboardCommandsAreAcknowledgedAndOutputPortKept) {
+  wr(*kbd, 0, 0xff);  // keyboard reset, to the keyboard itself
+  EXPECT_EQ(irqs(), 1u);
+  EXPECT_EQ(rd(*kbd, 0), 0xfa);
+  wr(*kbd, 4, 0xd1);  // write output port
+  wr(*kbd, 0, 0x03);
+  wr(*kbd, 4, 0xd0);  // read it
+  EXPECT_EQ(rd(*kbd, 0), 0x03);
+  EXPECT_EQ(kbd->counters().resets, 0u);
+  wr(*kbd, 4, 0xfe);
+  EXPECT_EQ(exit->reason(), ExitReason::Reset);
+  EXPECT_EQ(kbd->counters().resets, 1u);
+}
+
+TEST_F(KeyboardFixture, QueuedKeysSurviveASnapshot) {
+  ASSERT_TRUE(kbd->trigger_ctrl_alt_del().ok());
+  EXPECT_EQ(rd(*kbd, 0), 0x14);
+  I8042 restored(*exit);  // no interrupt line: keys wait to be polled
+  ASSERT_TRUE(restored.restore_state(kbd->save_state()).ok());
+  EXPECT_FALSE(restored.has_keyboard_irq());
+  std::vector<uint8_t> rest;
+  while (rd(restored, 4) & 0x01) rest.push_back(rd(restored, 0));
+  EXPECT_EQ(rest, (std::vector<uint8_t>{0x11, 0xe0, 0x71}));
 }
 
 TEST(AcpiSleep, OnlyS5WithSleepEnablePowersOff) {

@@ -1,7 +1,7 @@
 // Helpers shared by the route files.
 #include "api/routes/common.hpp"
 
-#include "api/mmds_store.hpp"
+#include "mmds/data_store.hpp"
 
 namespace ignition::api {
 
@@ -69,7 +69,7 @@ Result<std::string> checked_id(const RouteRequest& r) {
 }
 
 ApiResponse error_response(const Error& e) {
-  return fault(e.message, e.message == MmdsStore::kLimitExceeded ? 413 : 400);
+  return fault(e.message, e.message == mmds::DataStore::kLimitExceeded ? 413 : 400);
 }
 
 ApiResponse reply(const Result<void>& r) {

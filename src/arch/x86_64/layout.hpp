@@ -25,6 +25,12 @@ inline constexpr uint64_t kRsdpAddr = 0xe0000;
 inline constexpr uint64_t kAcpiTablesAddr = 0xe0100;  // XSDT, FADT, MADT, DSDT follow
 inline constexpr uint64_t kAcpiTablesEnd = 0x100000;
 inline constexpr uint64_t kHighMemStart = 0x100000;  // kernels load at 1 MiB
+// VMGenID's 16-byte generation ID: the last page below the BIOS area, in the option-ROM
+// hole of the e820-reserved system area [kEbdaStart, kHighMemStart). Firecracker takes it
+// from the top of the same area. Nothing else lands there: the MP table ends near 0xa1200
+// even for 254 vCPUs, the ACPI tables start at kBiosRomStart, and kernels and initrds
+// load at kHighMemStart or above.
+inline constexpr uint64_t kVmGenIdAddr = 0xdf000;
 
 // The 32-bit MMIO gap: no RAM between kMmioGapStart and 4 GiB.
 inline constexpr uint64_t kMmioGapStart = 0xd0000000;
@@ -40,12 +46,19 @@ inline constexpr uint64_t kVirtioMmioSize = 0x1000;
 // First IRQ handed to virtio-mmio devices (legacy IRQs 0-4 are taken by PIT/serial etc.).
 inline constexpr uint32_t kVirtioIrqBase = 5;
 inline constexpr uint32_t kIoapicPins = 24;
+// The ACPI Generic Event Device's GSI, which tells the guest the VMGenID changed: the
+// last IOAPIC pin, so virtio devices keep every pin from kVirtioIrqBase below it.
+inline constexpr uint32_t kVmGenIdIrq = kIoapicPins - 1;
 
 // Legacy port I/O.
 inline constexpr uint16_t kSerialCom1Port = 0x3f8;
 inline constexpr uint32_t kSerialCom1Irq = 4;
+inline constexpr uint32_t kI8042Irq = 1;  // keyboard (Ctrl+Alt+Del from the API)
 inline constexpr uint16_t kI8042Port = 0x60;       // data 0x60, command/status 0x64
 inline constexpr uint16_t kAcpiSleepPort = 0x3c0;  // FADT sleep control/status register
+// The checkpoint/reset port (only with MachineIo::reset_port): a cooperating guest asks for
+// an in-process checkpoint or reset at an exact instruction (devices/legacy/reset_port.hpp).
+inline constexpr uint16_t kResetPort = 0x3c4;
 
 }  // namespace ignition::x86_64
 

@@ -30,8 +30,8 @@ std::vector<uint8_t> encode_state(const I8042State& state) {
   snapshot::Encoder e;
   e.u8(state.command_byte);
   e.u8(state.pending_command);
-  e.boolean(state.output.has_value());
-  e.u8(state.output.value_or(0));
+  e.u8(state.output_port);
+  e.bytes(state.output);
   return std::move(e).take();
 }
 
@@ -40,9 +40,8 @@ Result<I8042State> decode_i8042_state(std::span<const uint8_t> bytes) {
   I8042State state;
   state.command_byte = d.u8();
   state.pending_command = d.u8();
-  bool has_output = d.boolean();
-  uint8_t output = d.u8();
-  if (has_output) state.output = output;
+  state.output_port = d.u8();
+  state.output = d.bytes();
   IGN_TRY(d.finish());
   return state;
 }

@@ -27,9 +27,10 @@ std::vector<uint8_t> encode_state(const SerialState& state);
 Result<SerialState> decode_serial_state(std::span<const uint8_t> bytes);
 
 struct I8042State {
-  uint8_t command_byte = 0;
+  uint8_t command_byte = 0;     // the control register
   uint8_t pending_command = 0;  // waiting for its data byte, 0 when none
-  std::optional<uint8_t> output;
+  uint8_t output_port = 0;
+  std::vector<uint8_t> output;  // bytes the guest has not read, oldest first
 };
 
 std::vector<uint8_t> encode_state(const I8042State& state);

@@ -191,12 +191,23 @@ Result<std::vector<uint8_t>> MmioTransport::save_state() const {
 
 Result<void> MmioTransport::restore_state(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mu_);
+  if (status_ != 0 || active_)
+    return err("virtio-{} state: the transport is in use; restore needs a fresh one",
+               type_name(static_cast<uint32_t>(device_->type())));
+  return restore_locked(bytes);
+}
+
+Result<void> MmioTransport::roll_back(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(mu_);
+  reset_locked();
+  return restore_locked(bytes);
+}
+
+Result<void> MmioTransport::restore_locked(std::span<const uint8_t> bytes) {
   const uint32_t type = static_cast<uint32_t>(device_->type());
   auto fail = [type](const Error& e) {
     return context(e, fmt::format("virtio-{} state", type_name(type)));
   };
-  if (status_ != 0 || active_)
-    return fail(err("the transport is in use; restore needs a fresh one"));
   auto decoded = decode(bytes);
   if (!decoded.ok()) return fail(decoded.error());
   const TransportState& s = *decoded;

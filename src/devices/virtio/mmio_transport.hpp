@@ -45,6 +45,9 @@ class MmioTransport final : public BusDevice, private Interrupt {
   // Snapshots. The registers, every queue and the device's own state, taken under the
   // lock (the VM should be paused so no vCPU is half-way through a handshake).
   Result<std::vector<uint8_t>> save_state() const;
+  // Rolls a transport in use back to save_state() bytes taken from it earlier (an in-process
+  // reset): the device is reset as if the driver had written status 0, then restored.
+  Result<void> roll_back(std::span<const uint8_t> bytes);
   // Applies save_state() bytes to this freshly created transport (no driver access yet)
   // over a device of the same type, with guest memory already holding the snapshot's RAM.
   // Everything is checked as the live paths check it: the device's state first, then the
@@ -63,6 +66,7 @@ class MmioTransport final : public BusDevice, private Interrupt {
   void write_register(uint64_t offset, uint32_t value);
   void set_status(uint32_t value);
   void reset_locked();
+  Result<void> restore_locked(std::span<const uint8_t> bytes);
   Queue* selected_queue();
 
   // Interrupt, called by the device with mu_ held.

@@ -102,15 +102,13 @@ Result<void> KvmVm::register_ioeventfd(int eventfd, uint64_t addr, uint32_t len,
   return {};
 }
 
-Result<std::vector<uint64_t>> KvmVm::get_dirty_log(uint32_t slot, uint64_t size) {
-  uint64_t pages = (size + 4095) / 4096;
-  std::vector<uint64_t> bitmap((pages + 63) / 64);
+Result<void> KvmVm::get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) {
   kvm_dirty_log log{};
   log.slot = slot;
   log.dirty_bitmap = bitmap.data();
   if (::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) < 0)
     return err("KVM_GET_DIRTY_LOG slot {}: {}", slot, errno_string());
-  return bitmap;
+  return {};
 }
 
 Result<uint64_t> KvmVm::get_clock() {

@@ -20,7 +20,7 @@ class KvmVm final : public Vm {
   Result<void> register_irqfd(int eventfd, uint32_t gsi) override;
   Result<void> register_ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio,
                                   std::optional<uint64_t> datamatch) override;
-  Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t size) override;
+  Result<void> get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) override;
   Result<uint64_t> get_clock() override;
   Result<void> set_clock(uint64_t ns) override;
   Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) override;

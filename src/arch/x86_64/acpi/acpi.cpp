@@ -22,7 +22,7 @@ static_assert(kRsdpAddr + kRsdpLength <= kAcpiTablesAddr);
 Result<uint64_t> write_acpi_tables(GuestMemory& mem, const AcpiConfig& config) {
   // Tables whose bytes do not depend on where the others go come first.
   IGN_ASSIGN_OR_RETURN(auto madt, acpi::madt(config.num_vcpus));
-  IGN_ASSIGN_OR_RETURN(auto dsdt, acpi::dsdt(config.virtio_devices));
+  IGN_ASSIGN_OR_RETURN(auto dsdt, acpi::dsdt(config.virtio_devices, config.vmgenid));
 
   constexpr size_t kXsdtEntries = 2;  // FADT, MADT
   const uint64_t xsdt_addr = kAcpiTablesAddr;

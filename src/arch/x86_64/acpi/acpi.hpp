@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "base/result.hpp"
@@ -17,11 +18,20 @@ struct VirtioMmioSlot {
   uint32_t irq;
 };
 
+// Where the VMGenID device keeps its 16-byte generation ID, and the GSI of the Generic
+// Event Device that tells the guest to re-read it.
+struct VmGenIdSlot {
+  uint64_t addr;
+  uint32_t gsi;
+};
+
 struct AcpiConfig {
   uint32_t num_vcpus;
   // In this order in the DSDT; Linux probes them in that order, so the first block
   // device becomes /dev/vda.
   std::vector<VirtioMmioSlot> virtio_devices;
+  // Without one, the DSDT describes no VMGenID device.
+  std::optional<VmGenIdSlot> vmgenid = std::nullopt;
 };
 
 // xAPIC ids are 8 bits, 0xff is the broadcast id, and the IOAPIC takes one more.

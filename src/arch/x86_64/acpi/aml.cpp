@@ -25,6 +25,10 @@ constexpr uint8_t kDualNamePrefix = 0x2e;
 constexpr uint8_t kMultiNamePrefix = 0x2f;
 constexpr uint8_t kExtOpPrefix = 0x5b;
 constexpr uint8_t kDeviceOp = 0x82;
+constexpr uint8_t kArg0Op = 0x68;
+constexpr uint8_t kNotifyOp = 0x86;
+constexpr uint8_t kLEqualOp = 0x93;
+constexpr uint8_t kIfOp = 0xa0;
 constexpr uint8_t kReturnOp = 0xa4;
 constexpr uint8_t kNullName = 0x00;
 
@@ -226,6 +230,35 @@ Term method(std::string_view path, uint8_t arg_count, bool serialized, std::vect
 Term return_value(Term value) {
   if (!value.ok()) return value;
   std::vector<uint8_t> out{kReturnOp};
+  append(out, value.bytes());
+  return Term::of(std::move(out));
+}
+
+Term arg(uint8_t index) {
+  if (index > 6) return Term::invalid(fmt::format("Arg{}: methods have Arg0-Arg6", index));
+  return Term::of({static_cast<uint8_t>(kArg0Op + index)});
+}
+
+Term equal(Term a, Term b) {
+  std::vector<uint8_t> out{kLEqualOp};
+  if (auto r = append_all(out, std::vector<Term>{std::move(a), std::move(b)}); !r.ok())
+    return Term::invalid(r.error().message);
+  return Term::of(std::move(out));
+}
+
+Term if_then(Term predicate, std::vector<Term> body) {
+  if (!predicate.ok()) return predicate;
+  std::vector<uint8_t> content = predicate.bytes();
+  if (auto r = append_all(content, body); !r.ok()) return Term::invalid(r.error().message);
+  return with_pkg_length({kIfOp}, content);
+}
+
+Term notify(std::string_view path, Term value) {
+  auto target = name_string(path);
+  if (!target.ok()) return Term::invalid(target.error().message);
+  if (!value.ok()) return value;
+  std::vector<uint8_t> out{kNotifyOp};
+  append(out, *target);
   append(out, value.bytes());
   return Term::of(std::move(out));
 }

@@ -61,6 +61,18 @@ Term device(std::string_view path, std::vector<Term> body);
 Term method(std::string_view path, uint8_t arg_count, bool serialized, std::vector<Term> body);
 Term return_value(Term value);
 
+// ---- Method bodies: just enough for an event method that forwards to Notify ----
+
+// Arg0 .. Arg6 inside a method.
+Term arg(uint8_t index);
+// LEqual (a, b)
+Term equal(Term a, Term b);
+// If (predicate) { body... }
+Term if_then(Term predicate, std::vector<Term> body);
+// Notify (path, value): hands `value` (0x80 = "device-specific change") to the driver
+// of the device at `path`.
+Term notify(std::string_view path, Term value);
+
 // ---- Resource templates (the value of _CRS) ----
 
 Term resource_template(std::vector<Resource> resources);

@@ -40,10 +40,47 @@ aml::Term virtio_mmio(size_t index, const VirtioMmioSlot& slot) {
                                      aml::Sharing::kExclusive)}))});
 }
 
-Result<void> check_slots(std::span<const VirtioMmioSlot> slots) {
+// Microsoft's "Virtual Machine Generation ID" spec: _CID "VM_Gen_Counter" names the
+// device and the _HID is the hypervisor's own (in the ACPI-ID form iasl accepts, unlike
+// Linux's other match, "VMGENCTR"). Linux binds through the _CID: ACPICA upper-cases it
+// to the "VM_GEN_COUNTER" its vmgenid driver lists, as for QEMU's and Firecracker's.
+// ADDR holds the ID's address as two 32-bit halves.
+aml::Term vmgenid_device(const VmGenIdSlot& slot) {
+  return aml::device("VGEN", {aml::name("_HID", aml::string("IGNT0001")),
+                              aml::name("_CID", aml::string("VM_Gen_Counter")),
+                              aml::name("_DDN", aml::string("VM_Gen_Counter")),
+                              aml::name("ADDR", aml::package({aml::integer(slot.addr & 0xffffffff),
+                                                              aml::integer(slot.addr >> 32)}))});
+}
+
+// Hardware-reduced ACPI has no GPE blocks; the Generic Event Device turns an interrupt
+// into a call of _EVT (Arg0 = the GSI), which notifies VGEN, as Firecracker does.
+aml::Term generic_event_device(const VmGenIdSlot& slot) {
+  constexpr uint64_t kDeviceSpecificChange = 0x80;
+  return aml::device(
+      "GED_",
+      {aml::name("_HID", aml::string("ACPI0013")),
+       aml::name("_CRS", aml::resource_template({aml::interrupt(slot.gsi, aml::Trigger::kEdge,
+                                                                aml::Polarity::kActiveHigh,
+                                                                aml::Sharing::kExclusive)})),
+       aml::method(
+           "_EVT", 1, true,
+           {aml::if_then(aml::equal(aml::arg(0), aml::integer(slot.gsi)),
+                         {aml::notify("\\_SB_.VGEN", aml::integer(kDeviceSpecificChange))})})});
+}
+
+Result<void> check_slots(std::span<const VirtioMmioSlot> slots,
+                         const std::optional<VmGenIdSlot>& vmgenid) {
   if (slots.size() > kMaxVirtioDevices)
     return err("DSDT: {} virtio devices, at most {}", slots.size(), kMaxVirtioDevices);
   std::set<uint32_t> irqs;
+  if (vmgenid) {
+    if (vmgenid->addr % 8 != 0)
+      return err("VMGenID: address {:#x} is not 8-byte aligned", vmgenid->addr);
+    if (vmgenid->gsi >= kIoapicPins || vmgenid->gsi == kSerialCom1Irq)
+      return err("VMGenID: GSI {} is not a free IOAPIC pin", vmgenid->gsi);
+    irqs.insert(vmgenid->gsi);
+  }
   for (size_t i = 0; i < slots.size(); ++i) {
     const VirtioMmioSlot& s = slots[i];
     if (s.size == 0 || s.size > 0xffffffff || s.base > 0x100000000 - s.size)
@@ -59,12 +96,17 @@ Result<void> check_slots(std::span<const VirtioMmioSlot> slots) {
 
 }  // namespace
 
-Result<std::vector<uint8_t>> dsdt(std::span<const VirtioMmioSlot> virtio_devices) {
-  IGN_TRY(check_slots(virtio_devices));
+Result<std::vector<uint8_t>> dsdt(std::span<const VirtioMmioSlot> virtio_devices,
+                                  const std::optional<VmGenIdSlot>& vmgenid) {
+  IGN_TRY(check_slots(virtio_devices, vmgenid));
 
   std::vector<aml::Term> system_bus{com1()};
   for (size_t i = 0; i < virtio_devices.size(); ++i)
     system_bus.push_back(virtio_mmio(i, virtio_devices[i]));
+  if (vmgenid) {
+    system_bus.push_back(vmgenid_device(*vmgenid));
+    system_bus.push_back(generic_event_device(*vmgenid));
+  }
 
   // \_S5_: SLP_TYPa, SLP_TYPb, two reserved. Hardware-reduced ACPI uses only SLP_TYPa.
   const uint64_t s5 = kSleepTypeS5;

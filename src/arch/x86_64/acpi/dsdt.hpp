@@ -1,8 +1,10 @@
-// The DSDT: the devices Linux cannot discover by itself (COM1 and the virtio-mmio
-// transports) and the \_S5_ sleep package that lets it power off.
+// The DSDT: the devices Linux cannot discover by itself (COM1, the virtio-mmio
+// transports, VMGenID and its event device) and the \_S5_ sleep package that lets it
+// power off.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -19,6 +21,10 @@ inline constexpr uint8_t kSleepTypeS5 = 5;
 // given order, each with _HID "LNRO0005", _UID = its index, and a _CRS holding its
 // window (which must lie below 4 GiB) and its edge-triggered, active-high GSI
 // (below kIoapicPins, one per device).
-Result<std::vector<uint8_t>> dsdt(std::span<const VirtioMmioSlot> virtio_devices);
+// With `vmgenid`: \_SB_.VGEN (_HID "IGNT0001", _CID "VM_Gen_Counter", ADDR = Package
+// {low, high} of the ID's address) and \_SB_.GED_ (ACPI0013), whose _EVT answers the
+// GSI with Notify (VGEN, 0x80). The GSI must be an IOAPIC pin no other device uses.
+Result<std::vector<uint8_t>> dsdt(std::span<const VirtioMmioSlot> virtio_devices,
+                                  const std::optional<VmGenIdSlot>& vmgenid = std::nullopt);
 
 }  // namespace ignition::x86_64::acpi

@@ -17,6 +17,7 @@ struct NetMetrics {
   Counter rx_no_buffers{0};    // times a frame had to wait for the driver's RX buffers
   Counter rx_tap_errors{0};    // failed TAP reads
   Counter rx_rate_limited{0};  // times the RX rate limiter held a frame back
+  Counter rx_vmm_frames{0};    // frames from the VMM's RX source (the MMDS), in rx_frames too
 
   Counter tx_frames{0};        // frames written to the TAP
   Counter tx_bytes{0};         // their Ethernet bytes (virtio header not counted)

@@ -3,11 +3,13 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
 
 #include "devices/virtio/limiter_state.hpp"
+#include "devices/virtio/net/checksum.hpp"
 #include "devices/virtio/net/persist.hpp"
 #include "devices/virtio/net/rx.hpp"
 
@@ -169,50 +171,68 @@ Result<void> Net::register_events(EventRegistrar& registrar) {
   return {};
 }
 
+bool Net::next_rx_frame() {
+  if (rx_source_) {
+    size_t n = rx_source_(std::span(rx_frame_).subspan(kHdrSize));
+    if (n != 0) {
+      std::memset(rx_frame_.data(), 0, kHdrSize);
+      rx_pending_ = kHdrSize + std::min<size_t>(n, rx_frame_.size() - kHdrSize);
+      rx_from_source_ = true;
+      return true;
+    }
+  }
+  while (true) {
+    auto got = tap_.read(rx_frame_);
+    if (!got.ok()) {
+      bump(metrics_.rx_tap_errors);
+      spdlog::warn("virtio-net {}: {}", id_, got.error().message);
+      return false;
+    }
+    if (!*got) return false;
+    if (**got < kHdrSize) {
+      bump(metrics_.rx_dropped);
+      continue;
+    }
+    rx_pending_ = **got;
+    rx_from_source_ = false;
+    return true;
+  }
+}
+
 void Net::process_rx() {
   GuestMemory& mem = ctx_->memory;
   Queue& queue = ctx_->queues[kRxQueue];
   bool used = false;
   while (true) {
-    if (rx_pending_ == 0) {
-      auto got = tap_.read(rx_frame_);
-      if (!got.ok()) {
-        bump(metrics_.rx_tap_errors);
-        spdlog::warn("virtio-net {}: {}", id_, got.error().message);
-        break;
-      }
-      if (!*got) break;
-      if (**got < kHdrSize) {
-        bump(metrics_.rx_dropped);
-        continue;
-      }
-      rx_pending_ = **got;
-    }
+    if (rx_pending_ == 0 && !next_rx_frame()) break;
     uint64_t eth_bytes = rx_pending_ - kHdrSize;
-    if (!consume(rx_limiter_, eth_bytes)) {
+    // The VMM's own frames do not count against the guest's bandwidth (as in Firecracker).
+    bool limited = !rx_from_source_;
+    if (limited && !consume(rx_limiter_, eth_bytes)) {
       bump(metrics_.rx_rate_limited);
       break;
     }
     auto out = deliver_rx_frame(mem, queue, std::span(rx_frame_).first(rx_pending_), mergeable_);
     if (!out.ok()) {
-      replenish(rx_limiter_, eth_bytes);
+      if (limited) replenish(rx_limiter_, eth_bytes);
       return fail(kRxQueue, out.error());
     }
     used |= out->used_any();
     bump(metrics_.rx_bad_chains, out->bad_chains);
     if (out->kind == RxOutcome::Kind::kNoBuffers) {
-      replenish(rx_limiter_, eth_bytes);
+      if (limited) replenish(rx_limiter_, eth_bytes);
       bump(metrics_.rx_no_buffers);
       break;
     }
     rx_pending_ = 0;
     if (out->kind == RxOutcome::Kind::kDropped) {
-      replenish(rx_limiter_, eth_bytes);
+      if (limited) replenish(rx_limiter_, eth_bytes);
       bump(metrics_.rx_dropped);
       continue;
     }
     bump(metrics_.rx_frames);
     bump(metrics_.rx_bytes, eth_bytes);
+    if (!limited) bump(metrics_.rx_vmm_frames);
   }
   if (used) signal(kRxQueue);
 }
@@ -221,6 +241,7 @@ void Net::process_tx() {
   GuestMemory& mem = ctx_->memory;
   Queue& queue = ctx_->queues[kTxQueue];
   bool used = false;
+  bool filtered = false;
   while (true) {
     auto popped = queue.pop(mem);
     if (!popped.ok()) return fail(kTxQueue, popped.error());
@@ -235,15 +256,17 @@ void Net::process_tx() {
       bump(metrics_.tx_rate_limited);
       break;
     } else {
-      transmit(*frame);
+      filtered |= transmit(*frame);
     }
     if (!add_used(kTxQueue, chain.head)) return;
     used = true;
   }
   if (used) signal(kTxQueue);
+  // What the filter took may have an answer waiting (the MMDS's ARP reply, SYN-ACK, ...).
+  if (filtered && rx_source_ && running()) process_rx();
 }
 
-void Net::transmit(const TxFrame& frame) {
+bool Net::transmit(const TxFrame& frame) {
   uint32_t eth_bytes = frame.size - kHdrSize;
   if (guest_mac_) {
     uint8_t src[6];
@@ -251,14 +274,19 @@ void Net::transmit(const TxFrame& frame) {
         std::memcmp(src, guest_mac_->bytes.data(), sizeof(src)) != 0)
       bump(metrics_.tx_spoofed_mac);
   }
-  if (tx_filter_) {
+  if (tx_filter_ && filter_wants(frame)) {
     tx_copy_.resize(eth_bytes);
     frame.copy_out(kHdrSize, tx_copy_);
+    VirtioNetHdr hdr{};
+    frame.copy_out(0, std::span(reinterpret_cast<uint8_t*>(&hdr), sizeof(hdr)));
+    // The filter reads the frame as a receiver would, so it needs the sum the driver left
+    // to the device.
+    if (hdr.flags & kHdrFlagNeedsCsum) complete_checksum(tx_copy_, hdr.csum_start, hdr.csum_offset);
     if (tx_filter_(tx_copy_)) {
       // Frames answered inside the VMM do not count against the guest's bandwidth.
       replenish(tx_limiter_, eth_bytes);
       bump(metrics_.tx_filtered);
-      return;
+      return true;
     }
   }
   auto written = tap_.write(frame.iov);
@@ -266,10 +294,18 @@ void Net::transmit(const TxFrame& frame) {
     bump(metrics_.tx_tap_errors);
     spdlog::debug("virtio-net {}: TAP refused a frame: {}", id_,
                   written.ok() ? "would block" : written.error().message);
-    return;
+    return false;
   }
   bump(metrics_.tx_frames);
   bump(metrics_.tx_bytes, eth_bytes);
+  return false;
+}
+
+bool Net::filter_wants(const TxFrame& frame) const {
+  if (!tx_claim_) return true;
+  std::array<uint8_t, kTxPeekBytes> head{};
+  size_t n = frame.copy_out(kHdrSize, head);
+  return tx_claim_(std::span(head).first(n));
 }
 
 bool Net::consume(RateLimiter& limiter, uint64_t bytes) {

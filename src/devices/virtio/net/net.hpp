@@ -28,10 +28,20 @@ class Net final : public Device {
   static constexpr uint16_t kRxQueue = 0;
   static constexpr uint16_t kTxQueue = 1;
 
-  // Sees every guest frame (Ethernet bytes, no virtio header) before the TAP does and
-  // returns true when it took the frame: the place where an MMDS would answer
-  // 169.254.169.254 itself.
+  // Sees every guest frame (Ethernet bytes, no virtio header, any checksum the driver
+  // offloaded filled in) before the TAP does and returns true when it took the frame: where
+  // the MMDS answers 169.254.169.254 itself.
   using TxFilter = std::function<bool(std::span<const uint8_t> frame)>;
+  // Optional, with a filter: sees the first kTxPeekBytes of each guest frame (fewer when the
+  // frame is shorter) and says whether the filter wants it, so frames it does not want are
+  // not copied whole. Without one, the filter sees every frame.
+  using TxClaim = std::function<bool(std::span<const uint8_t> head)>;
+  static constexpr size_t kTxPeekBytes = 64;
+  // Frames the VMM itself has for the guest (the MMDS's replies): writes the next one
+  // (Ethernet bytes, checksums complete) into `buf` and returns its size, 0 when it has none.
+  // Asked before the TAP is read whenever the device fills RX buffers, and after every TX
+  // batch in which the filter took a frame.
+  using RxSource = std::function<size_t(std::span<uint8_t> buf)>;
 
   // Opens the TAP `cfg.host_dev_name`.
   static Result<std::unique_ptr<Net>> create(const config::NetworkInterface& cfg);
@@ -61,7 +71,11 @@ class Net final : public Device {
   config::RateLimiter tx_rate_limiter() const;
 
   // Set before the device starts.
-  void set_tx_filter(TxFilter filter) { tx_filter_ = std::move(filter); }
+  void set_tx_filter(TxFilter filter, TxClaim claim = {}) {
+    tx_filter_ = std::move(filter);
+    tx_claim_ = std::move(claim);
+  }
+  void set_rx_source(RxSource source) { rx_source_ = std::move(source); }
 
   const std::string& id() const { return id_; }
   const Tap& tap() const { return tap_; }
@@ -72,7 +86,11 @@ class Net final : public Device {
 
   void process_rx();
   void process_tx();
-  void transmit(const net::TxFrame& frame);
+  // Fills rx_frame_ from the RX source or else the TAP; false when neither has a frame.
+  bool next_rx_frame();
+  // True when the TX filter took the frame.
+  bool transmit(const net::TxFrame& frame);
+  bool filter_wants(const net::TxFrame& frame) const;
   // Takes one op and `bytes` from `limiter`; false (nothing taken) when it must wait.
   bool consume(RateLimiter& limiter, uint64_t bytes);
   void replenish(RateLimiter& limiter, uint64_t bytes);
@@ -96,8 +114,11 @@ class Net final : public Device {
   // none): while it waits, the TAP is not read.
   std::vector<uint8_t> rx_frame_;
   size_t rx_pending_ = 0;
+  bool rx_from_source_ = false;  // the pending frame is the RX source's, not the TAP's
 
   TxFilter tx_filter_;
+  TxClaim tx_claim_;
+  RxSource rx_source_;
   std::vector<uint8_t> tx_copy_;
 
   // PATCH requests arrive on another thread than the one moving frames.

@@ -76,10 +76,10 @@ echo "  load average before the runs: $(cut -d" " -f1-3 /proc/loadavg) (other wo
 echo "  build: $(grep -m1 '^CMAKE_BUILD_TYPE' "$(dirname "$IGNITION")/CMakeCache.txt" 2>/dev/null || echo '?')"
 [[ -n $SOCAT ]] || echo "  note: socat is not installed: no socat column (scripts/setup.sh installs it)"
 cat <<'EOF'
-  CPU at ready: the server's process CPU clock (clock_getcpuclockid: user+sys of all its threads,
-  ns resolution) read by the launcher the moment connect() to its socket first succeeds; the
-  launcher waits for the socket file with inotify, so it does not compete for the CPU. Wall at
-  ready: from fork() to that moment. Then SIGTERM; "CPU to exit" is wait4's rusage.
+  CPU at ready: the on-CPU time (user+sys) of all the server's threads (/proc/PID/task/*/schedstat,
+  ns) read by the launcher the moment connect() to its socket first succeeds; the launcher waits
+  for the socket file with inotify, so it does not compete for the CPU. Wall at ready: from
+  fork() to that moment. Then SIGTERM; "CPU to exit" is wait4's rusage (all threads, ever).
 EOF
 
 ARGS=(--ignition "$IGNITION" --kernel "$IMAGE" --sockready "$WORK/sockready"

@@ -1,6 +1,7 @@
 // ignition: the command line. Parses arguments, builds the machine, runs it, and turns
 // the outcome into an exit status: 0 when the guest rebooted or powered off, 1 for bad
 // configuration or setup errors, 2 when the guest hit something the VMM cannot handle.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <spdlog/sinks/basic_file_sink.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 
 #include "api/api_main.hpp"
+#include "cli/store_commands.hpp"
 #include "cli/terminal.hpp"
 #include "vmm/config/vm_config.hpp"
 #include "vmm/machine.hpp"
@@ -104,6 +106,11 @@ Result<void> setup_logging(const std::string& level, const std::string& path) {
 
 int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
+  // A closed stdin/stdout/stderr would be reused by the next fd we open (a socket, an
+  // eventfd) and then read or written as the console: park /dev/null on them instead.
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) < 0 && ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+      return kExitError;
   CLI::App app{"ignition: a microVM monitor with millisecond clones", "ignition"};
   app.set_version_flag("--version", "ignition 0.1.0");
   std::string config_file, level = "info", log_path;
@@ -143,9 +150,39 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   snap->add_flag("--keep-running", keep_running, "Let the guest run on after the snapshot");
 
-  std::string restore_name;
+  std::string restore_name, child_name;
+  bool child_diff = false;
   auto* restore = app.add_subcommand("restore", "Run a guest from a snapshot in the store");
   restore->add_option("name", restore_name, "Name of the snapshot in the store")->required();
+  restore->add_option("--snapshot", child_name,
+                      "Snapshot the restored guest again at its next ready point, as this name");
+  restore->add_flag("--diff", child_diff,
+                    "With --snapshot: save only the pages written since the restore (a diff "
+                    "snapshot layered on its parent)");
+
+  std::string clone_name;
+  uint32_t clone_count = 1;
+  bool detach = false;
+  auto* clone = app.add_subcommand(
+      "clone",
+      "Start N clones of a snapshot, each its own process with its own instance directory");
+  clone->add_option("name", clone_name, "Name of the snapshot in the store")->required();
+  clone->add_option("-n,--count", clone_count, "How many clones")->check(CLI::Range(1, 100000));
+  clone->add_flag("--detach", detach, "Return once they are started instead of waiting");
+
+  std::string instance_id_arg;
+  auto* instance = app.add_subcommand("instance", "Run one instance made by clone (its restore)");
+  instance->add_option("id", instance_id_arg, "Instance id (instances/<id>/)")->required();
+
+  auto* store_cmd = app.add_subcommand("store", "Inspect and tidy the snapshot store");
+  store_cmd->require_subcommand(1);
+  auto* store_list = store_cmd->add_subcommand("list", "List snapshots and instances");
+  auto* store_gc = store_cmd->add_subcommand(
+      "gc", "Remove instances whose process has ended and snapshots that never completed");
+  std::string flatten_name;
+  auto* store_flatten =
+      store_cmd->add_subcommand("flatten", "Turn a diff snapshot into a full one in place");
+  store_flatten->add_option("name", flatten_name, "Name of the snapshot")->required();
 
   try {
     app.parse(argc, argv);
@@ -180,13 +217,42 @@ int main(int argc, char** argv) {
     auto io = console_io(start, reset_port);
     io.snapshot_at_marker = *paths;
     io.keep_running_after_snapshot = keep_running;
+    io.after_snapshot = [&] { return store.seal(snap_name, *config, std::nullopt); };
     return run_to_end(vmm::Machine::create(*config, io));
   }
   if (*restore) {
     auto paths = store.find(restore_name);
     if (!paths.ok()) return fail(paths.error().message);
-    return run_to_end(vmm::Machine::restore(*paths, console_io(start, reset_port)));
+    auto io = console_io(start, reset_port);
+    vmm::RestoreOptions options;
+    vmm::Machine* restored = nullptr;
+    if (!child_name.empty()) {
+      auto child = store.create(child_name);
+      if (!child.ok()) return fail(child.error().message);
+      io.snapshot_at_marker = *child;
+      io.snapshot_kind = child_diff ? vmm::SnapshotKind::Diff : vmm::SnapshotKind::Full;
+      io.after_snapshot = [&] {
+        return store.seal(child_name, restored->config(),
+                          child_diff ? std::optional(restore_name) : std::nullopt);
+      };
+      options.track_dirty_pages = child_diff;
+    } else if (child_diff) {
+      return fail("--diff needs --snapshot <name>");
+    }
+    auto machine = vmm::Machine::restore(*paths, io, options);
+    if (machine.ok()) restored = machine->get();
+    return run_to_end(std::move(machine));
   }
+  if (*clone) return cli::clone_command(store, clone_name, clone_count, detach);
+  if (*instance) {
+    auto plan = store.load_instance(instance_id_arg);
+    if (!plan.ok()) return fail(plan.error().message);
+    return run_to_end(
+        vmm::Machine::restore(plan->base, console_io(start, reset_port), plan->options));
+  }
+  if (*store_list) return cli::store_list_command(store);
+  if (*store_gc) return cli::store_gc_command(store);
+  if (*store_flatten) return cli::store_flatten_command(store, flatten_name);
   if (!config_file.empty()) {
     auto config = config::load_vm_config_file(config_file);
     if (!config.ok()) return fail(config.error().message);

@@ -131,6 +131,8 @@ def startup(args, work):
             if r.returncode != 0:
                 raise RuntimeError(f"{name}: sockready failed: {r.stderr.strip()}")
             kv = parse_kv(r.stdout)
+            if kv.get("ready_cpu_us", 0) <= 0:
+                raise RuntimeError(f"{name}: no CPU time read at ready: {r.stdout.strip()}")
             if i >= args.warmup:
                 samples[name].append(kv)
     progress("")
@@ -165,35 +167,41 @@ def print_startup(names, samples):
 
 
 def latency(args, work):
+    """Both servers up at once; reqlat alternates requests between them (one connection each)."""
     body = json.dumps({"vcpu_count": 1, "mem_size_mib": 128})
-    results = {}
-    for name in ("ignition", "C floor"):
-        sock = os.path.join(work, "lat.sock")
-        if os.path.lexists(sock):
-            os.unlink(sock)
-        argv = [args.ignition, "--api-sock", sock] if name == "ignition" else [args.reqlat, "--serve", sock]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_socket(sock, proc)
-            progress(f"latency: {name}")
-            r = subprocess.run(
-                [args.reqlat, sock, str(args.requests), "100", "204", "PUT", "/machine-config", body],
-                capture_output=True, text=True, timeout=600,
-            )
-            if r.returncode != 0:
-                raise RuntimeError(f"{name}: reqlat failed: {r.stderr.strip()}")
-            results[name] = sorted(int(x) / 1000.0 for x in r.stdout.split())
-        finally:
-            stop(proc)
+    names = ["ignition", "C floor"]
+    socks = [os.path.join(work, "lat-ign.sock"), os.path.join(work, "lat-floor.sock")]
+    argvs = [[args.ignition, "--api-sock", socks[0]], [args.reqlat, "--serve", socks[1]]]
+    procs = []
+    try:
+        for sock, argv in zip(socks, argvs):
+            if os.path.lexists(sock):
+                os.unlink(sock)
+            procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_socket(sock, procs[-1])
+        progress("latency")
+        r = subprocess.run(
+            [args.reqlat, str(args.requests), "100", "204", "PUT", "/machine-config", body, *socks],
+            capture_output=True, text=True, timeout=600,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"reqlat failed: {r.stderr.strip()}")
+    finally:
+        for p in procs:
+            stop(p)
+    results = {n: [] for n in names}
+    for line in r.stdout.splitlines():
+        k, ns = line.split()
+        results[names[int(k)]].append(int(ns) / 1000.0)
     progress("")
-    return results
+    return {n: sorted(v) for n, v in results.items()}
 
 
 def print_latency(args, results):
     names = list(results)
     width = 16
     print(f"\n(b) PUT /machine-config round trip, {args.requests} requests on one keep-alive "
-          "connection after 100 warm-up (us)")
+          "connection per server, alternating, after 100 warm-up rounds (us)")
     print(f"{'':<36}" + "".join(f"{n:>{width}}" for n in names))
     for label, p in (("median", 50), ("p90", 90), ("p99", 99), ("max", 100)):
         cells = [f"{percentile(results[n], p):.1f}" for n in names]
@@ -259,6 +267,7 @@ def snapshots(args, work):
             raise RuntimeError(f"PUT /snapshot/create: {status} {text}")
         out["create"].append(secs * 1000)
         out["size"] = os.path.getsize(mem)
+        out["allocated"] = os.stat(mem).st_blocks * 512
 
         sock = os.path.join(work, "snap-dst.sock")
         proc = subprocess.Popen([args.ignition, "--api-sock", sock], stdin=subprocess.DEVNULL,
@@ -295,7 +304,8 @@ def print_snapshots(args, snap):
         print("PUT /snapshot/load (fresh process)              not available yet")
         return
     print(f"PUT /snapshot/create (Full, paused VM)     {fmt(stats(snap['create']), 1)}"
-          f"   (memory file {snap.get('size', 0) / 1048576:.0f} MiB)")
+          f"   (memory file {snap.get('size', 0) / 1048576:.0f} MiB, "
+          f"{snap.get('allocated', 0) / 1048576:.1f} MiB allocated)")
     if "load_unavailable" in snap:
         print(f"PUT /snapshot/load (fresh process)         not available yet ({snap['load_unavailable']})")
     else:

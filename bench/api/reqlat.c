@@ -1,9 +1,10 @@
-/* API benchmark request timer: sends the same HTTP/1.1 request N times on one keep-alive Unix
- * socket connection and prints each round trip in nanoseconds (one per line), after W warm-up
- * requests that are not printed. Every reply must carry the expected status. With --serve it is
- * instead the floor peer: a server that answers every request with 204 and does nothing else.
+/* API benchmark request timer: sends the same HTTP/1.1 request N times to each server, on one
+ * keep-alive Unix socket connection per server, alternating between them, and prints each
+ * round trip as "SERVER_INDEX NANOSECONDS" after WARMUP rounds that are not printed. Every
+ * reply must carry the expected status. With --serve it is instead the floor peer: a server
+ * that answers every request with 204 and does nothing else.
  *
- *   reqlat SOCKET N W STATUS METHOD PATH [BODY]
+ *   reqlat N WARMUP STATUS METHOD PATH BODY SOCKET...
  *   reqlat --serve SOCKET */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -101,45 +102,54 @@ static int serve(const char* path) {
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc == 3 && strcmp(argv[1], "--serve") == 0) return serve(argv[2]);
-  if (argc < 7 || argc > 8) {
+  if (argc < 8) {
     fprintf(stderr,
-            "usage: %s SOCKET N WARMUP STATUS METHOD PATH [BODY]\n       %s --serve SOCKET\n",
+            "usage: %s N WARMUP STATUS METHOD PATH BODY SOCKET...\n       %s --serve SOCKET\n",
             argv[0], argv[0]);
     return 2;
   }
-  const char* path = argv[1];
-  long n = atol(argv[2]), warmup = atol(argv[3]);
-  int want = atoi(argv[4]);
-  const char* body = argc == 8 ? argv[7] : "";
+  long n = atol(argv[1]), warmup = atol(argv[2]);
+  int want = atoi(argv[3]);
+  const char* body = argv[6];
+  int nsock = argc - 7;
+  if (nsock > 8) return 2;
 
   static char req[1 << 16];
   int len = snprintf(req, sizeof(req),
                      "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     argv[5], argv[6], strlen(body), body);
+                     argv[4], argv[5], strlen(body), body);
   if (len <= 0 || (size_t)len >= sizeof(req)) return 2;
 
-  struct sockaddr_un addr;
-  int fd = unix_socket(path, &addr);
-  if (fd < 0 || connect(fd, (struct sockaddr*)&addr, sizeof(addr)) != 0) {
-    fprintf(stderr, "reqlat: connect %s: %s\n", path, strerror(errno));
-    return 1;
+  int fds[8];
+  for (int k = 0; k < nsock; k++) {
+    struct sockaddr_un addr;
+    fds[k] = unix_socket(argv[7 + k], &addr);
+    if (fds[k] < 0 || connect(fds[k], (struct sockaddr*)&addr, sizeof(addr)) != 0) {
+      fprintf(stderr, "reqlat: connect %s: %s\n", argv[7 + k], strerror(errno));
+      return 1;
+    }
   }
+  /* Round robin over the servers, one request at a time each: they see the same moments of
+   * the machine's load. */
   static char buf[1 << 20];
   for (long i = 0; i < warmup + n; i++) {
-    long long t0 = now_ns();
-    int status = 0;
-    if (write_all(fd, req, (size_t)len) != 0 ||
-        read_message(fd, buf, sizeof(buf) - 1, &status) < 0) {
-      fprintf(stderr, "reqlat: the connection broke at request %ld\n", i);
-      return 1;
+    for (int k = 0; k < nsock; k++) {
+      long long t0 = now_ns();
+      int status = 0;
+      if (write_all(fds[k], req, (size_t)len) != 0 ||
+          read_message(fds[k], buf, sizeof(buf) - 1, &status) < 0) {
+        fprintf(stderr, "reqlat: the connection to %s broke at request %ld\n", argv[7 + k], i);
+        return 1;
+      }
+      long long dt = now_ns() - t0;
+      if (status != want) {
+        fprintf(stderr, "reqlat: %s: request %ld got status %d, expected %d\n", argv[7 + k], i,
+                status, want);
+        return 1;
+      }
+      if (i >= warmup) printf("%d %lld\n", k, dt);
     }
-    long long dt = now_ns() - t0;
-    if (status != want) {
-      fprintf(stderr, "reqlat: request %ld got status %d, expected %d\n", i, status, want);
-      return 1;
-    }
-    if (i >= warmup) printf("%lld\n", dt);
   }
   return 0;
 }

@@ -99,11 +99,15 @@ int run_api_server(const ApiOptions& options) {
   }
 
   SignalCatcher signals(options.handle_signals);
+  ControllerOptions controller_options;
+  // One MMDS document: the API writes it, the machine's net devices serve it.
+  controller_options.mmds_store =
+      std::make_shared<mmds::DataStore>(controller_options.mmds_limit_bytes);
   vmm::MachineIo io;
+  io.mmds = controller_options.mmds_store;
   io.console_in = options.console_in;
   io.console_out = options.console_out;
   io.start = options.start;
-  ControllerOptions controller_options;
   controller_options.instance_id = options.id;
   controller_options.launcher = machine_launcher(io);
   controller_options.restorer = machine_restorer(io);

@@ -168,7 +168,7 @@ Result<config::Balloon> VmmController::balloon() const {
 
 nlohmann::json VmmController::mmds() const {
   std::lock_guard lock(mu_);
-  return mmds_.get();
+  return mmds_->get();
 }
 
 // --- pre-boot configuration ---
@@ -585,12 +585,12 @@ Result<void> VmmController::create_snapshot(const config::SnapshotCreateParams& 
 
 Result<void> VmmController::put_mmds(nlohmann::json data) {
   std::lock_guard lock(mu_);
-  return mmds_.put(std::move(data));
+  return mmds_->put(std::move(data));
 }
 
 Result<void> VmmController::patch_mmds(const nlohmann::json& patch) {
   std::lock_guard lock(mu_);
-  return mmds_.patch(patch);
+  return mmds_->patch(patch);
 }
 
 // --- actions ---

@@ -53,6 +53,9 @@ struct ControllerOptions {
   // Metrics lines are written this often once the VM runs (and once right away).
   std::chrono::milliseconds metrics_period{60000};
   size_t mmds_limit_bytes = mmds::kDefaultMmdsLimitBytes;
+  // The MMDS document, shared with the machines the launcher starts (MachineIo::mmds).
+  // Unset: the controller makes its own of mmds_limit_bytes.
+  std::shared_ptr<mmds::DataStore> mmds_store{};
 };
 
 // PATCH /balloon/hinting/start's optional body.
@@ -137,7 +140,8 @@ class VmmController {
  private:
   VmmController(ControllerOptions options, EventFd exit_evt)
       : options_(std::move(options)),
-        mmds_(options_.mmds_limit_bytes),
+        mmds_(options_.mmds_store ? options_.mmds_store
+                                  : std::make_shared<mmds::DataStore>(options_.mmds_limit_bytes)),
         exit_evt_(std::move(exit_evt)) {}
 
   bool started() const { return vm_ != nullptr; }
@@ -168,7 +172,7 @@ class VmmController {
   config::VmConfig config_{};
   // A boot-specific resource was configured: loading a snapshot is no longer allowed.
   bool boot_path_ = false;
-  mmds::DataStore mmds_;
+  std::shared_ptr<mmds::DataStore> mmds_;  // thread-safe itself
   std::optional<MetricsFile> metrics_file_;
   std::unique_ptr<RunningVm> vm_;
   std::unique_ptr<PeriodicTask> periodic_metrics_;  // takes mu_ on its own thread

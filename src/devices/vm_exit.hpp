@@ -8,7 +8,8 @@
 
 namespace ignition::devices {
 
-enum class ExitReason { None, Reset, Shutdown };
+// Stop: the VMM itself ended the VM (after a snapshot, on a signal, from the API).
+enum class ExitReason { None, Reset, Shutdown, Stop };
 
 class VmExitRequest {
  public:

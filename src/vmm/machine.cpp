@@ -24,6 +24,7 @@
 #include "devices/virtio/net/net.hpp"
 #include "devices/virtio/rng/rng.hpp"
 #include "devices/virtio/vsock/vsock.hpp"
+#include "mmds/attach.hpp"
 #include "vmm/cpu_template.hpp"
 #include "vmm/event_loop.hpp"
 
@@ -159,6 +160,10 @@ Result<void> Machine::setup_virtio_devices() {
   }
   for (const auto& iface : config_.network_interfaces) {
     IGN_ASSIGN_OR_RETURN(auto net, devices::virtio::Net::create(iface));
+    if (config_.mmds_config && mmds::serves(*config_.mmds_config, iface.iface_id)) {
+      if (!io_.mmds) io_.mmds = std::make_shared<mmds::DataStore>();
+      mmds_stacks_.push_back(mmds::attach(*net, io_.mmds, *config_.mmds_config));
+    }
     IGN_TRY(add_virtio_device(std::move(net)));
   }
   if (config_.vsock) {
@@ -300,7 +305,7 @@ void Machine::run_tasks() {
 }
 
 void Machine::stop() {
-  exit_request_->request(devices::ExitReason::Shutdown);
+  exit_request_->request(devices::ExitReason::Stop);
 }
 
 void Machine::pause() {
@@ -387,6 +392,8 @@ Result<RunOutcome> Machine::run() {
       return RunOutcome{RunOutcome::Kind::Reset, "guest reboot (i8042 reset)"};
     case devices::ExitReason::Shutdown:
       return RunOutcome{RunOutcome::Kind::Shutdown, "guest power-off (ACPI S5)"};
+    case devices::ExitReason::Stop:
+      return RunOutcome{RunOutcome::Kind::Shutdown, "stopped by the VMM"};
     case devices::ExitReason::None:
       break;
   }

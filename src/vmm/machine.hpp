@@ -24,6 +24,8 @@
 #include "hv/hypervisor.hpp"
 #include "memory/dirty_bitmap.hpp"
 #include "memory/guest_memory.hpp"
+#include "mmds/data_store.hpp"
+#include "mmds/stack.hpp"
 #include "vmm/checkpoint.hpp"
 #include "vmm/config/vm_config.hpp"
 #include "vmm/event_loop.hpp"
@@ -50,6 +52,11 @@ struct RestoreOptions {
   // Track dirty pages from the start (for diff snapshots of the restored VM), whatever the
   // snapshot's machine-config says.
   bool track_dirty_pages = false;
+  // A clone's own resources: drive_id -> backing file, iface_id -> guest MAC, the vsock
+  // device's Unix socket.
+  std::vector<std::pair<std::string, std::string>> drive_overrides;
+  std::vector<std::pair<std::string, config::MacAddress>> mac_overrides;
+  std::optional<std::string> vsock_uds_path;
 };
 
 struct MachineIo {
@@ -59,9 +66,15 @@ struct MachineIo {
   // Snapshot when the guest writes the boot-time marker (its "ready point"), then stop
   // (or resume with keep_running_after_snapshot).
   std::optional<SnapshotPaths> snapshot_at_marker;
+  SnapshotKind snapshot_kind = SnapshotKind::Full;
+  // Called while the VM is still paused after that snapshot (the store copies disks then).
+  std::function<Result<void>()> after_snapshot;
   bool keep_running_after_snapshot = false;
   // Attach the checkpoint/reset port (x86_64::kResetPort) for a cooperating guest.
   bool reset_port = false;
+  // The MMDS document the API writes, served on the interfaces mmds-config names. Unset:
+  // the machine serves an empty document of its own.
+  std::shared_ptr<mmds::DataStore> mmds;
 };
 
 struct RunOutcome {
@@ -208,7 +221,8 @@ class Machine {
   };
   std::vector<VirtioSlot> virtio_;
   std::unique_ptr<devices::virtio::EventRegistrar> registrar_;
-  devices::virtio::Balloon* balloon_ = nullptr;  // owned by its transport; for the API
+  devices::virtio::Balloon* balloon_ = nullptr;            // owned by its transport; for the API
+  std::vector<std::shared_ptr<mmds::Stack>> mmds_stacks_;  // per MMDS interface; metrics
 
   x86_64::LoadedKernel kernel_{};
   std::string cmdline_;

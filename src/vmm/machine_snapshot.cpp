@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "arch/x86_64/msrs.hpp"
+#include "devices/virtio/net/net.hpp"
 #include "snapshot/codec.hpp"
 #include "snapshot/hv_state_codec.hpp"
 #include "snapshot/snapshot_file.hpp"
@@ -18,7 +19,6 @@ namespace ignition::vmm {
 
 namespace {
 
-constexpr const char* kConfigSection = "config";
 constexpr const char* kVmSection = "vm";
 
 constexpr const char* kSerialSection = "device.serial";
@@ -87,7 +87,8 @@ void Machine::snapshot_at_marker() {
   if (marker_snapshot_taken_) return;
   marker_snapshot_taken_ = true;
   pause();
-  auto saved = save_snapshot(*io_.snapshot_at_marker);
+  auto saved = save_snapshot(*io_.snapshot_at_marker, io_.snapshot_kind);
+  if (saved.ok() && io_.after_snapshot) saved = io_.after_snapshot();
   if (!saved.ok()) snapshot_error_ = saved.error().message;
   if (!saved.ok() || !io_.keep_running_after_snapshot) {
     stop();
@@ -104,18 +105,32 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   IGN_ASSIGN_OR_RETURN(auto hypervisor, hv::open_hypervisor());
   IGN_TRY(reader.expect_tag(hypervisor->state_tag()));
 
-  IGN_ASSIGN_OR_RETURN(auto config_bytes, reader.section(kConfigSection));
-  std::string_view config_text(reinterpret_cast<const char*>(config_bytes.data()),
-                               config_bytes.size());
-  IGN_ASSIGN_OR_RETURN(auto config_json, config::parse_json_text(config_text));
-  auto config = config::parse_vm_config(config_json);
-  if (!config.ok()) return context(config.error(), "snapshot config");
+  auto config = read_snapshot_config(reader);
+  if (!config.ok()) return config.error();
   for (const auto& [iface_id, host_dev_name] : options.network_overrides) {
     auto it = std::find_if(config->network_interfaces.begin(), config->network_interfaces.end(),
                            [&](const auto& n) { return n.iface_id == iface_id; });
     if (it == config->network_interfaces.end())
       return err("network override: the snapshot has no network interface '{}'", iface_id);
     it->host_dev_name = host_dev_name;
+  }
+  for (const auto& [drive_id, path] : options.drive_overrides) {
+    auto it = std::find_if(config->drives.begin(), config->drives.end(),
+                           [&](const auto& d) { return d.drive_id == drive_id; });
+    if (it == config->drives.end())
+      return err("drive override: the snapshot has no drive '{}'", drive_id);
+    it->path_on_host = path;
+  }
+  for (const auto& [iface_id, mac] : options.mac_overrides) {
+    auto it = std::find_if(config->network_interfaces.begin(), config->network_interfaces.end(),
+                           [&](const auto& n) { return n.iface_id == iface_id; });
+    if (it == config->network_interfaces.end())
+      return err("MAC override: the snapshot has no network interface '{}'", iface_id);
+    it->guest_mac = mac;
+  }
+  if (options.vsock_uds_path) {
+    if (!config->vsock) return err("vsock override: the snapshot has no vsock device");
+    config->vsock->uds_path = *options.vsock_uds_path;
   }
 
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
@@ -149,6 +164,12 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
     auto restored = m->virtio_[i].transport->restore_state(bytes);
     if (!restored.ok()) return context(restored.error(), fmt::format("virtio device {}", i));
   }
+  for (const auto& [iface_id, mac] : options.mac_overrides)
+    for (auto& v : m->virtio_)
+      v.transport->with_device([&](devices::virtio::Device& d) {
+        if (auto* net = dynamic_cast<devices::virtio::Net*>(&d); net && net->id() == iface_id)
+          net->set_guest_mac(mac);
+      });
   IGN_TRY(m->create_vcpus());
   for (size_t id = 0; id < m->vcpus_.size(); ++id) {
     auto restored = m->vcpus_[id]->restore_state(vcpu_states[id]);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "snapshot/codec.hpp"
+#include "vmm/config/json_fields.hpp"
 
 namespace ignition::vmm {
 
@@ -50,6 +51,15 @@ std::string absolute_path(const std::string& path) {
   std::error_code ec;
   auto abs = std::filesystem::absolute(path, ec);
   return ec ? path : abs.lexically_normal().string();
+}
+
+Result<config::VmConfig> read_snapshot_config(const snapshot::SnapshotReader& reader) {
+  IGN_ASSIGN_OR_RETURN(auto bytes, reader.section(kConfigSection));
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  IGN_ASSIGN_OR_RETURN(auto j, config::parse_json_text(text));
+  auto config = config::parse_vm_config(j);
+  if (!config.ok()) return context(config.error(), "snapshot config");
+  return config;
 }
 
 Result<std::vector<std::string>> snapshot_memory_parents(const snapshot::SnapshotReader& reader) {

@@ -8,6 +8,7 @@
 #include "base/result.hpp"
 #include "memory/guest_memory.hpp"
 #include "snapshot/snapshot_file.hpp"
+#include "vmm/config/vm_config.hpp"
 
 namespace ignition::vmm {
 
@@ -23,6 +24,10 @@ Result<std::vector<GuestMemory::Range>> decode_layout(std::span<const uint8_t> b
 std::vector<uint8_t> encode_paths(const std::vector<std::string>& paths);
 Result<std::vector<std::string>> decode_paths(std::span<const uint8_t> bytes);
 std::string absolute_path(const std::string& path);
+
+inline constexpr const char* kConfigSection = "config";
+// The machine configuration a snapshot was taken with.
+Result<config::VmConfig> read_snapshot_config(const snapshot::SnapshotReader& reader);
 
 // The parents recorded in a snapshot's state file.
 Result<std::vector<std::string>> snapshot_memory_parents(const snapshot::SnapshotReader& reader);

@@ -11,8 +11,7 @@ exit or a sanitizer report fails the run.
 Phase `api` (default): the route-by-route suite, with the coverage check (every operation got a
 valid and an invalid request). Phase `snapshot`: the end-to-end flow configure -> start ->
 pause -> snapshot -> resume, and a second process that loads the snapshot and in which the
-guest goes on (while the snapshot routes are partial, a "not supported yet" ends the flow
-early and is reported, not failed)."""
+guest goes on (it answers a line typed on its console after the load)."""
 
 import argparse
 import json
@@ -117,7 +116,7 @@ class Suite:
         return self.valid_body(op)
 
     def expectation(self, key):
-        return EITHER if key in rules.PARTIAL else OK
+        return EITHER if key in rules.PARTIAL or key in rules.REFUSAL_ALLOWED else OK
 
     def get_json(self, v, key, expect=OK):
         op = self.op(key)
@@ -155,9 +154,10 @@ class Suite:
             )
 
     def invalid_requests(self, v, op):
-        """Every invalid body the schema gives, the empty body, ids that break the rules; all
-        must be 400 faults. Bodies that are valid JSON of the right shape are checked against
-        the op in its own state so the fault comes from the body, not only from the state."""
+        """Every invalid body the schema gives, the empty body, a body on a GET, ids that
+        break the rules: all must be 400 faults with an Error body. The boot phase sends them
+        to the post-boot operations in their own state, so there the fault can only come from
+        the request itself."""
         if op.body_schema is not None:
             valid = self.special_body(op) if op.key in ("PATCH /vm", "PUT /actions") else None
             valid = valid or self.valid_body(op)
@@ -393,7 +393,13 @@ class Suite:
         for op in self.spec.operations:
             if rules.STATE[op.key] != rules.POST or op.key in ("PATCH /vm", "PUT /snapshot/create"):
                 continue
-            self.c.send(v, op, self.special_body(op), expect=self.expectation(op.key))
+            expect = self.expectation(op.key)
+            if not tap and op.key == "PATCH /network-interfaces/{iface_id}":
+                expect = FAULT  # no interface was configured
+            r = self.c.send(v, op, self.special_body(op), expect=expect)
+            why = rules.REFUSAL_ALLOWED.get(op.key)
+            if why and r.status >= 400:
+                self.c.check(why in r.text(), f"{op.key}: refused for another reason: {r!r}")
         self.c.send(v, self.op("PATCH /balloon/hinting/start"), None, expect=EITHER, label="no body")
 
         # Invalid requests for the operations valid now.
@@ -406,19 +412,19 @@ class Suite:
         body = self.valid_body(create)
         self.c.send(v, create, body, expect=FAULT, kind="invalid", label="VM not paused")
         self.c.send(v, vm, {"state": "Paused"}, expect=OK)
-        self.c.send(v, create, body, expect=EITHER, label="Full")
+        self.c.send(v, create, body, expect=self.expectation(create.key), label="Full")
         diff = dict(
             body, snapshot_type="Diff", snapshot_path=self.fx.snapshot_state + ".diff",
             mem_file_path=self.fx.snapshot_mem + ".diff",
         )
-        self.c.send(v, create, diff, expect=EITHER, label="Diff")
+        self.c.send(v, create, diff, expect=self.expectation(create.key), label="Diff")
         self.c.send(
             v, create, dict(body, snapshot_path=self.fx.missing), expect=FAULT, kind="invalid",
             label="snapshot_path in a missing directory",
         )
         self.c.send(v, vm, {"state": "Resumed"}, expect=OK)
         self.c.send(
-            v, self.op("PUT /actions"), {"action_type": "SendCtrlAltDel"}, expect=EITHER,
+            v, self.op("PUT /actions"), {"action_type": "SendCtrlAltDel"}, expect=OK,
             label="SendCtrlAltDel",
         )
         self.c.check(v.alive(), "ignition is still running after the post-boot requests")
@@ -429,7 +435,7 @@ class Suite:
         process; without it the load is refused, which a partial route may do."""
         v = self.start("loaded")
         load = self.op("PUT /snapshot/load")
-        r = self.c.send(v, load, self.valid_body(load), expect=EITHER)
+        r = self.c.send(v, load, self.valid_body(load), expect=self.expectation(load.key))
         if r.status == 204:
             self.c.check(self.state(v) == "Paused", "a snapshot loaded with resume_vm false is Paused")
             self.get_json(v, "GET /vm/config")
@@ -471,7 +477,10 @@ class Suite:
         vm = self.op("PATCH /vm")
         self.c.send(v, vm, {"state": "Paused"})
         create = {"snapshot_type": "Full", "snapshot_path": fx.snapshot_state, "mem_file_path": fx.snapshot_mem}
-        r = self.c.send(v, self.op("PUT /snapshot/create"), create, expect=EITHER)
+        r = self.c.send(
+            v, self.op("PUT /snapshot/create"), create,
+            expect=self.expectation("PUT /snapshot/create"),
+        )
         created = r.status == 204
         if created:
             self.c.check(os.path.getsize(fx.snapshot_state) > 0, "snapshot_path is empty")
@@ -489,12 +498,18 @@ class Suite:
             return
 
         v = self.start("restored")
+        # Firecracker's rule: a load is refused after any resource except the logger and
+        # metrics; those two first.
+        for key in ("PUT /logger", "PUT /metrics"):
+            self.c.send(v, self.op(key), self.valid_body(self.op(key)))
         load = {
             "snapshot_path": fx.snapshot_state,
             "mem_backend": {"backend_type": "File", "backend_path": fx.snapshot_mem},
             "resume_vm": False,
         }
-        r = self.c.send(v, self.op("PUT /snapshot/load"), load, expect=EITHER)
+        r = self.c.send(
+            v, self.op("PUT /snapshot/load"), load, expect=self.expectation("PUT /snapshot/load")
+        )
         if r.status != 204:
             print(f"snapshot flow: PUT /snapshot/load is not available yet ({r.text()})")
             self.stop(v)
@@ -506,13 +521,10 @@ class Suite:
             (mc.get("vcpu_count"), mc.get("mem_size_mib")) == (1, 64),
             f"GET /vm/config after load does not show the snapshot's machine: {mc}",
         )
-        # The spec (GET /vm/config): "If the VM is restored from a snapshot, the boot-source,
-        # machine-config.smt and machine-config.cpu_template will be empty."
-        bs = (config or {}).get("boot-source") or {}
-        self.c.check(
-            not bs.get("kernel_image_path") and not bs.get("boot_args"),
-            f"GET /vm/config after a load has a boot-source; the spec says empty: {bs}",
-        )
+        # Not checked: the spec's "If the VM is restored from a snapshot, the boot-source ...
+        # will be empty". Firecracker itself now restores the boot source from the snapshot
+        # (builder.rs: vm_resources.boot_source.config = microvm_state.vm_info.boot_source),
+        # and ignition shows it too.
         self.c.send(
             v, self.op("PUT /boot-source"), boot, expect=FAULT, kind="invalid",
             label="after a snapshot load", message=rules.AFTER_START,

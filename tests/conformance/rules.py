@@ -50,24 +50,26 @@ STATE = {
     "PUT /snapshot/create": POST,
 }
 
-# Routes docs/api.md lists as "partial" (refused with "not supported yet" for now, being
-# implemented): in their valid state the suite accepts a spec-valid success or a spec-valid
-# fault. Every other route must succeed where it is valid.
+# Routes docs/api.md lists as "partial" (refused with "not supported yet") or "not yet": in
+# their valid state the suite accepts a spec-valid success or a spec-valid fault, and lists
+# those that answered "not supported yet". Every other route must succeed where it is valid.
 PARTIAL = {
-    "PATCH /drives/{drive_id}",
-    "PATCH /network-interfaces/{iface_id}",
     "PATCH /pmem/{id}",
-    "PATCH /balloon",
-    "GET /balloon/statistics",
-    "PATCH /balloon/statistics",
+    "GET /hotplug/memory",
+    "PATCH /hotplug/memory",
+    # not yet: no free page hinting (a balloon with it fails InstanceStart, so the suite's
+    # balloon has it off and these answer "not enabled")
     "PATCH /balloon/hinting/start",
     "GET /balloon/hinting/status",
     "PATCH /balloon/hinting/stop",
-    "GET /hotplug/memory",
-    "PATCH /hotplug/memory",
-    "PUT /snapshot/create",
-    "PUT /snapshot/load",
-    "PUT /actions SendCtrlAltDel",
+}
+
+# Full routes whose valid request may still be refused for a documented reason the test guest
+# causes: op -> text the fault must contain.
+REFUSAL_ALLOWED = {
+    # The test guest has no balloon driver: "refused until the guest's driver has started the
+    # device" (docs/api.md), as Firecracker refuses an update before the device is activated.
+    "PATCH /balloon": "driver has not started",
 }
 
 # PATCH bodies that the spec gives the PUT's schema for ("a subset of" it): its required

@@ -91,6 +91,12 @@ std::vector<uint8_t> Net::save_state() const {
   return encode_state(state);
 }
 
+void Net::set_guest_mac(const config::MacAddress& mac) {
+  if (!guest_mac_) return;
+  guest_mac_ = mac;
+  std::memcpy(config_.mac, mac.bytes.data(), sizeof(config_.mac));
+}
+
 Result<void> Net::restore_state(std::span<const uint8_t> state) {
   IGN_ASSIGN_OR_RETURN(NetState saved, decode_state(state));
   if (saved.iface_id != id_)

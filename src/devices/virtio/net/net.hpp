@@ -78,6 +78,9 @@ class Net final : public Device {
   void set_rx_source(RxSource source) { rx_source_ = std::move(source); }
 
   const std::string& id() const { return id_; }
+  // A clone's own MAC, set after restore_state() (only when the snapshot's NIC had one):
+  // what the config space shows a driver that reads it again.
+  void set_guest_mac(const config::MacAddress& mac);
   const Tap& tap() const { return tap_; }
   const net::NetMetrics& metrics() const { return metrics_; }
 

@@ -41,7 +41,8 @@ Sections (default all: $SECTIONS):
   density   up to N idle 128 MiB clones (default $DENSITY, at most 1000; fewer if MemAvailable
             drops below 2 GiB), and QEMU_DENSITY QEMU clones (default $QEMU_DENSITY): private
             memory, host memory, idle CPU over WINDOW seconds (default $WINDOW)
-  snapshot  API snapshot create, Full vs Diff, time and file sizes (SNAP_ROUNDS, default $SNAP_ROUNDS)
+  snapshot  API snapshot create, Full vs Diff: time and file sizes (SNAP_ROUNDS rounds,
+            default $SNAP_ROUNDS)
   --fill-mib N    non-zero guest memory in the density/snapshot guest's base (default $FILL_MIB)
   --dirty-mib N   memory the snapshot guest rewrites before the dirty diff (default $DIRTY_MIB)
   --qemu none     ignition only, no ratios
@@ -76,23 +77,27 @@ for v in RUNS RESETS RESET_RUNS DENSITY WINDOW FILL_MIB DIRTY_MIB SNAP_ROUNDS TI
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "${v,,} must be a positive number, got '${!v}'"
 done
 [[ $QEMU_DENSITY =~ ^[0-9]+$ ]] || die "--qemu-density needs a number"
-[[ $RESET_PAGES =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--reset-pages needs numbers like 1,10,100"
+[[ $RESET_PAGES =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--reset-pages needs a list like 1,10,100"
 ((DENSITY <= 1000)) || die "--density is at most 1000"
 ((FILL_MIB <= 96)) || die "--fill-mib is at most 96 (the guest fills from 16 MiB of 128)"
 ((DIRTY_MIB <= FILL_MIB)) || die "--dirty-mib must not exceed --fill-mib"
-for k in ${RESET_PAGES//,/ }; do ((k <= 1024)) || die "--reset-pages: the reset guest dirties at most 1024 pages"; done
+for k in ${RESET_PAGES//,/ }; do
+  ((k <= 1024)) || die "--reset-pages: the reset guest dirties at most 1024 pages"
+done
 
 [[ -x $IGNITION ]] || die "ignition binary not found at $IGNITION (run 'make build')"
 [[ -f $IMAGE ]] || die "guest image not found at $IMAGE (run 'make build')"
 [[ -r /dev/kvm && -w /dev/kvm ]] || die "/dev/kvm is not usable"
 command -v python3 >/dev/null || die "python3 is needed"
 command -v c++ >/dev/null || die "a C++ compiler (c++) is needed for bench/clone/inproc.cpp"
+command -v cc >/dev/null || die "a C compiler (cc) is needed for bench/clone/idle_guest.S"
 grep -q "ign.reset.pages=" "$IMAGE" || die "$IMAGE has no reset test: rebuild it (make build)"
 LIB=$BUILD/libignition_core.a
-[[ -f $LIB ]] || die "$LIB not found (run 'make build')"
-# inproc.cpp is compiled against src/ and linked with the build's library: they must match.
-if [[ -n $(find "$ROOT/src" -newer "$LIB" \( -name '*.hpp' -o -name '*.h' \) -print -quit) ]]; then
-  die "headers under src/ are newer than $LIB: rebuild first (make build)"
+if [[ ,$SECTIONS, = *,latency,* ]]; then
+  [[ -f $LIB ]] || die "$LIB not found (run 'make build')"
+  # inproc.cpp is compiled against src/ and linked with the build's library: they must match.
+  newer=$(find "$ROOT/src" -newer "$LIB" \( -name '*.hpp' -o -name '*.h' \) -print -quit)
+  [[ -z $newer ]] || die "$newer is newer than $LIB: rebuild first (make build)"
 fi
 
 NOTES=()
@@ -105,10 +110,13 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ignition-bench-clone.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-# The in-process bench links the same library as the ignition binary, with its compile flags.
-c++ -std=c++20 -O2 -Wall -Wextra -Werror -DFMT_SHARED -DSPDLOG_COMPILED_LIB \
-  -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB -I"$ROOT/src" -o "$WORK/inproc" \
-  "$ROOT/bench/clone/inproc.cpp" "$LIB" -lspdlog -lfmt -pthread
+if [[ ,$SECTIONS, = *,latency,* ]]; then
+  # The in-process bench links the same library as the ignition binary, with its flags.
+  c++ -std=c++20 -O2 -Wall -Wextra -Werror -DFMT_SHARED -DSPDLOG_COMPILED_LIB \
+    -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB -I"$ROOT/src" -o "$WORK/inproc" \
+    "$ROOT/bench/clone/inproc.cpp" "$LIB" -lspdlog -lfmt -pthread
+fi
+# shellcheck disable=SC2054 # the commas belong to the linker flags
 GUEST_FLAGS=(-nostdlib -static -no-pie -Wl,-Ttext-segment=0x100000 -Wl,--build-id=none
   -Wl,-z,noexecstack -Wl,-e,pvh_entry -DFILL_MIB="$FILL_MIB" -DDIRTY_MIB="$DIRTY_MIB")
 cc "${GUEST_FLAGS[@]}" -o "$WORK/idle.elf" "$ROOT/bench/clone/idle_guest.S"
@@ -118,7 +126,8 @@ cpu_model=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 hv="KVM"
 [[ -d /sys/module/kvm_pvm ]] && hv="KVM via kvm_pvm (nested, software shadow paging)"
 echo "Clone benchmark: sections $SECTIONS"
-echo "  host: $(nproc) CPUs ($cpu_model), $(($(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) >> 20)) GiB RAM, Linux $(uname -r), $hv"
+mem_gib=$(($(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) >> 20))
+echo "  host: $(nproc) CPUs ($cpu_model), $mem_gib GiB RAM, Linux $(uname -r), $hv"
 echo "  load average before the runs: $(cut -d" " -f1-3 /proc/loadavg) (other work adds noise)"
 echo "  ignition: $IGNITION"
 [[ $QEMU = none ]] || echo "  qemu: $("$QEMU" --version | head -1)"

@@ -51,30 +51,33 @@ class Reaper:
         if p in self.procs:
             self.procs.remove(p)
 
-    def kill_all(self):
-        for p in list(self.procs):
+    def kill_many(self, procs):
+        """Signals all first, then waits: the kernel tears their VMs down in parallel."""
+        for p in procs:
             if p.poll() is None:
                 try:
                     p.send_signal(signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        for p in list(self.procs):
+        for p in list(procs):
             self.kill(p)
+
+    def kill_all(self):
+        self.kill_many(list(self.procs))
 
 
 class Console:
     """Reads a child's stdout, remembering when the first byte and each wanted line came."""
 
-    def __init__(self, proc, start_ns):
+    def __init__(self, proc):
         self.proc = proc
-        self.start_ns = start_ns
         self.data = bytearray()
         self.first_byte_ns = None
         self.eof = False
         self._line_end_ns = {}  # offset of each '\n' in data -> when it arrived
         self.matched_end = 0
 
-    def wait_for(self, needle, timeout_s, after=0, on_chunk=None):
+    def wait_for(self, needle, timeout_s, after=0):
         """Reads until a complete line containing `needle` (bytes) has arrived at or after
         offset `after` of the output; returns the arrival time (ns) of that line's end, or
         raises BenchError. `self.matched_end` is then the offset just past that line."""
@@ -92,9 +95,9 @@ class Console:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BenchError(f"no {needle!r} within {timeout_s} s:\n{self.tail()}")
-            self._read(fd, left, on_chunk)
+            self._read(fd, left)
 
-    def _read(self, fd, timeout, on_chunk):
+    def _read(self, fd, timeout):
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
             if not sel.select(timeout=timeout):
@@ -111,8 +114,6 @@ class Console:
         for i, b in enumerate(chunk):
             if b == 0x0A:
                 self._line_end_ns[base + i] = t
-        if on_chunk:
-            on_chunk(chunk)
 
     def read_to_eof(self, timeout_s):
         fd = self.proc.stdout.fileno()
@@ -121,7 +122,7 @@ class Console:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BenchError(f"the process did not finish within {timeout_s} s:\n{self.tail()}")
-            self._read(fd, left, None)
+            self._read(fd, left)
 
     def text(self):
         return self.data.decode(errors="replace")
@@ -144,12 +145,27 @@ def check_clean_end(text, who):
 # --- /proc ---
 
 
-def mem_available_kib():
+def meminfo_kib():
+    out = {}
     with open("/proc/meminfo") as f:
         for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1])
-    raise BenchError("no MemAvailable in /proc/meminfo")
+            key, _, rest = line.partition(":")
+            out[key] = int(rest.split()[0])
+    return out
+
+
+def mem_available_kib():
+    return meminfo_kib()["MemAvailable"]
+
+
+# Kernel memory a VM process adds: slab (KVM's VM and vCPU structures, file objects), thread
+# stacks, its page tables, and KVM's MMU (shadow) page tables, which SecPageTables counts.
+KERNEL_FIELDS = ("SUnreclaim", "KernelStack", "PageTables", "SecPageTables")
+
+
+def kernel_kib():
+    info = meminfo_kib()
+    return sum(info.get(k, 0) for k in KERNEL_FIELDS)
 
 
 def smaps_rollup_kib(pid):

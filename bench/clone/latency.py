@@ -15,6 +15,24 @@ from common import (BenchError, Console, check_clean_end, med, mrange, now_ns, p
 # '\n' typed into the stopped VM's UART. Either way the restored guest prints at once.
 CMDLINE = "ign.tests=boot,cmdline,boottime,echo,kvmclock ign.exit=reboot"
 
+ABOUT = """
+== 1. Clone latency: request -> restored guest prints again ==
+  guest: {image}, 1 vCPU, 128 MiB, cmdline "{cmdline}"
+  Times from just before spawning the process (or calling restore()) to the arrival of the
+  first byte / complete line on the console pipe; the restored guest runs in ring 3.
+  {runs} runs each after {warmup} warm-up; the new-process runs interleaved.
+  ignition: `ignition snapshot` at the boot-time marker (in `boottime`); restored by
+    `ignition --store DIR restore NAME` (new process), and by vmm::Machine::restore() in a
+    loop in one process (bench/clone/inproc.cpp: a worker thread takes the time, calls
+    restore() then run(); stop() and destroy after the first console line).
+    The first line after the restore: IGN-PASS boottime."""
+
+ABOUT_QEMU = """\
+  qemu: booted to `echo` (the guest waits for a line), stopped, '\\n' typed into the stopped
+    UART, saved with QMP migrate "exec:cat > FILE"; restored by a new QEMU with -incoming
+    "exec:cat FILE" (which runs at once: migration.store-global-state=off when saving).
+    The first line after the restore: IGN-INFO echo=."""
+
 
 def ignition_base(reaper, a, store):
     argv = [a.ignition, "--store", store, "snapshot", "latency", "--kernel", a.image,
@@ -36,7 +54,7 @@ def timed_restore(reaper, argv, who, a, serial_reply=None):
         p = reaper.spawn(argv, stdin=subprocess.PIPE if serial_reply else subprocess.DEVNULL,
                          stderr=err)
     try:
-        con = Console(p, t0)
+        con = Console(p)
         line_ns = con.wait_for(b"", a.timeout)  # the first complete line
         if serial_reply:
             con.wait_for(b"IGN-INFO echo.ready", a.timeout)
@@ -49,7 +67,8 @@ def timed_restore(reaper, argv, who, a, serial_reply=None):
     text = con.text()
     if code != 0:
         with open(err_path, errors="replace") as f:
-            raise BenchError(f"{who}: exit code {code}\n{con.tail()}\n  stderr:\n{f.read()[-1500:]}")
+            log = f.read()[-1500:]
+        raise BenchError(f"{who}: exit code {code}\n{con.tail()}\n  stderr:\n{log}")
     if "IGN-BEGIN" in text:
         raise BenchError(f"{who}: the guest booted again instead of continuing:\n{con.tail()}")
     check_clean_end(text, who)
@@ -87,22 +106,10 @@ def run_inproc(a, snap_dir):
 
 
 def run(reaper, a):
-    print()
-    print("== 1. Clone latency: request -> restored guest prints again ==")
-    print(f"  guest: {os.path.basename(a.image)}, 1 vCPU, 128 MiB, cmdline \"{CMDLINE}\"")
-    print("  ignition: `ignition snapshot` at the boot-time marker (in `boottime`); restored by")
-    print("    `ignition --store DIR restore NAME` (new process) and by vmm::Machine::restore() in")
-    print("    a loop in one process (bench/clone/inproc.cpp: a worker thread calls restore() then")
-    print("    run(); the clock starts on it; stop() and destroy after the first console line).")
-    print("    First line after the restore: IGN-PASS boottime.")
+    print(ABOUT.format(image=os.path.basename(a.image), cmdline=CMDLINE, runs=a.runs,
+                       warmup=a.warmup))
     if a.qemu != "none":
-        print("  qemu: booted to `echo` (the guest waits for a line), stopped, '\\n' typed into the")
-        print("    stopped UART, saved with QMP migrate \"exec:cat > FILE\"; restored by a new QEMU with")
-        print("    -incoming \"exec:cat FILE\" (it runs at once: migration.store-global-state=off on")
-        print("    the saving side). First line after the restore: IGN-INFO echo=.")
-    print("  Times from just before spawning the process (or calling restore()) to the arrival of")
-    print("  the first byte / complete line on the console pipe. The guest after the restore runs")
-    print(f"  in ring 3. {a.runs} runs each after {a.warmup} warm-up, new-process runs interleaved.")
+        print(ABOUT_QEMU)
 
     store = os.path.join(a.workdir, "store-latency")
     snap_dir = ignition_base(reaper, a, store)

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-from common import BenchError, Console, now_ns
+from common import BenchError, Console
 
 
 def qemu_argv(qemu, image, cmdline, mem_mib=128):
@@ -80,7 +80,7 @@ def save_state(reaper, argv, workdir, state_file, ready, serial_input=None, time
                    "-qmp", f"unix:{qmp_path},server=on,wait=off"]  # fmt: skip
     proc = reaper.spawn(full, stdin=subprocess.PIPE)
     try:
-        console = Console(proc, now_ns())
+        console = Console(proc)
         console.wait_for(ready, timeout_s)
         qmp = Qmp(qmp_path)
         qmp.execute("stop")

@@ -6,9 +6,22 @@ and asks for a reset; ignition logs the medians of its resets at exit:
 import json
 import os
 import re
-import subprocess
 
 from common import BenchError, Console, check_clean_end, med, mrange, now_ns, print_table, progress
+
+ABOUT = """
+== 2. In-process reset latency vs pages dirtied ==
+  guest: {image}, 1 vCPU, 128 MiB, no virtio device, `ignition --reset-port`, cmdline
+    "ign.tests=reset ign.reset.pages=K ign.reset.count={resets}". The guest (ring 3) takes a
+    checkpoint, then in each pass checks its K pages, writes one word to each and asks for a
+    reset (two port exits).
+  copy / state / total: ignition's own per-reset medians (page copy-back; vCPU, chip and
+    device state), from its `Resets =` log line; median (min-max) of those over the runs.
+    Pages copied > K: the guest's stack and data pages written in each pass.
+  cycle: one whole guest -> reset -> guest round trip, the guest's own loop included,
+    = (wall(count={resets}) - wall(count=0)) / {resets}, from the medians of interleaved process
+    runs; wall/count (the whole process, boot and exit included, / resets) is an upper bound.
+  {runs} runs per K and per count."""
 
 RESETS_RE = re.compile(
     r"Resets = (\d+) median: pages (\d+) copy (\d+) ns state (\d+) ns total (\d+) ns")
@@ -30,7 +43,7 @@ def one_run(reaper, a, pages, count):
         t0 = now_ns()
         p = reaper.spawn([a.ignition, "--reset-port", "--config-file", cfg], stderr=err)
     try:
-        con = Console(p, t0)
+        con = Console(p)
         con.read_to_eof(a.timeout)
         code = p.wait(timeout=a.timeout)
         wall_ms = (now_ns() - t0) / 1e6
@@ -55,19 +68,7 @@ def one_run(reaper, a, pages, count):
 
 
 def run(reaper, a):
-    print()
-    print("== 2. In-process reset latency vs pages dirtied ==")
-    print(f"  guest: {os.path.basename(a.image)}, 1 vCPU, 128 MiB, `ignition --reset-port`,")
-    print(f"    cmdline \"ign.tests=reset ign.reset.pages=K ign.reset.count={a.resets}\" (no virtio")
-    print("    device). The guest (ring 3) checkpoints once, then per pass checks its K pages,")
-    print("    writes one word in each of them and asks for a reset (two port exits).")
-    print("  copy / state / total: ignition's own per-reset medians (page copy-back, then vCPU,")
-    print("    chip and device state), from its `Resets =` log line; median (min-max) over runs.")
-    print(f"  pages copied > K: the guest's stack and data pages written in each pass.")
-    print("  cycle: one whole guest -> reset -> guest round trip including the guest's own loop,")
-    print(f"    = (wall(count={a.resets}) - wall(count=0)) / {a.resets}, medians of interleaved")
-    print("    process runs; wall/count (whole process incl. boot and exit / resets) bounds it from")
-    print(f"    above. {a.reset_runs} runs per K and per count.")
+    print(ABOUT.format(image=os.path.basename(a.image), resets=a.resets, runs=a.reset_runs))
     rows = []
     for k in a.reset_pages:
         full, empty = [], []

@@ -12,6 +12,19 @@ import time
 
 from common import BenchError, Console, mrange, now_ns, print_table, progress
 
+ABOUT = """
+== 4. Snapshot create time and size, full vs diff (API) ==
+  guest: bench/clone/idle_guest.S built with -DWAIT_INPUT: writes one word to each page of
+    {fill} MiB, prints IDLE-READY, then polls COM1 (ring 0) and for every byte typed rewrites
+    {dirty} MiB ({pages} pages) and prints IDLE-DIRTIED.
+  ignition --api-sock S --config-file (1 vCPU, 128 MiB, track_dirty_pages: true). A round:
+    PATCH /vm Paused, PUT /snapshot/create Full, Resumed; 0.3 s idle, Paused, Diff (idle),
+    Resumed; one byte typed -> IDLE-DIRTIED, Paused, Diff ({dirty} MiB rewritten), Resumed.
+  request: the PUT's round trip from this script; VMM: ignition's own log line (state
+    encoding, memory file write + fsync, state file write). Memory allocated = st_blocks:
+    the files are sparse (zero pages of a full snapshot, clean pages of a diff are holes).
+  {rounds} rounds in one VM; the files on {fs} ({workdir})."""
+
 FILE_STEM = {"Full": "full", "Diff (idle)": "diff-idle", "Diff (dirty)": "diff-dirty"}
 VMM_TOOK_RE = re.compile(r"snapshot written to (\S+) and \S+ in (\d+) us")
 
@@ -61,19 +74,9 @@ def sizes(prefix):
 
 
 def run(reaper, a):
-    print()
-    print("== 4. Snapshot create time and size, full vs diff (API) ==")
-    print(f"  guest: bench/clone/idle_guest.S built with -DWAIT_INPUT: writes one word to each page")
-    print(f"    of {a.fill_mib} MiB, prints IDLE-READY, then polls COM1 (ring 0) and for every byte")
-    print(f"    typed rewrites {a.dirty_mib} MiB ({a.dirty_mib * 256} pages) and prints IDLE-DIRTIED.")
-    print("  ignition --api-sock S --config-file (1 vCPU, 128 MiB, track_dirty_pages: true); per")
-    print("    round: PATCH /vm Paused, PUT /snapshot/create Full, Resumed; 0.3 s idle, Paused, Diff")
-    print(f"    (idle), Resumed; one byte typed -> IDLE-DIRTIED, Paused, Diff ({a.dirty_mib} MiB"
-          " rewritten), Resumed.")
-    print("  request: the PUT's round trip from this script; VMM: ignition's own log line (state")
-    print("    encode + memory write + fsync + state write). Memory 'allocated' = st_blocks (the")
-    print("    files are sparse: zero pages of a full snapshot and clean pages of a diff are holes).")
-    print(f"  {a.snap_rounds} rounds in one VM; files on {a.workdir}'s file system.")
+    fs = subprocess.run(["stat", "-f", "-c", "%T", a.workdir], capture_output=True, text=True)
+    print(ABOUT.format(fill=a.fill_mib, dirty=a.dirty_mib, pages=a.dirty_mib * 256,
+                       rounds=a.snap_rounds, fs=fs.stdout.strip() or "?", workdir=a.workdir))
 
     cfg = os.path.join(a.workdir, "snap-vm.json")
     with open(cfg, "w") as f:
@@ -90,7 +93,7 @@ def run(reaper, a):
     results = {k: [] for k in kinds}
     pauses, resumes = [], []
     try:
-        con = Console(p, now_ns())
+        con = Console(p)
         wait_socket(sock, p, a.timeout)
         con.wait_for(b"IDLE-READY", a.timeout)
         for r in range(a.snap_rounds):

@@ -97,6 +97,10 @@ class Vcpu {
   // (TSC before TSC deadline), pending events; then tells a kvmclock guest it was paused.
   // Fails if the saved TSC frequency differs and the hypervisor cannot scale the TSC.
   virtual Result<void> restore_state(const VcpuState& state);
+  // Rolls this vCPU back to a state it saved itself (an in-process reset): the same as
+  // restore_state() minus what cannot have changed since (CPUID, TSC frequency) and the
+  // paused-guest notice, in as few hypervisor calls as the backend can manage.
+  virtual Result<void> reset_state(const VcpuState& state) { return restore_state(state); }
 
   // Completes the exit last returned by run() without executing guest code: the value of
   // an IoIn/MmioRead reaches the guest and RIP moves past the instruction.

@@ -47,6 +47,9 @@ struct RestoreOptions {
   // File: map the memory file MAP_PRIVATE. Uffd: serve page faults from it through
   // userfaultfd (Firecracker's `mem_backend` `Uffd`).
   enum class MemoryBackend { File, Uffd } memory_backend = MemoryBackend::File;
+  // With Uffd: the Unix socket of the page-fault handler that gets the userfaultfd and the
+  // memory layout (Firecracker's `mem_backend.backend_path`).
+  std::string uffd_socket;
   // iface_id -> host_dev_name: a restored NIC on another TAP (snapshot/load network_overrides).
   std::vector<std::pair<std::string, std::string>> network_overrides;
   // Track dirty pages from the start (for diff snapshots of the restored VM), whatever the

@@ -68,6 +68,9 @@ Result<void> Machine::checkpoint() {
     IGN_ASSIGN_OR_RETURN(auto cpuid, vcpus_[id]->get_cpuid());
     auto state = vcpus_[id]->save_state(x86_64::snapshot_msr_list(kvm_msrs, cpuid));
     if (!state.ok()) return context(state.error(), fmt::format("checkpoint: vCPU {}", id));
+    // TSC deadline last (after the LAPIC mode and IA32_TSC), so reset_state() need not reorder.
+    std::stable_partition(state->msrs.begin(), state->msrs.end(),
+                          [](const hv::Msr& m) { return m.index != x86_64::kMsrTscDeadline; });
     cp->vcpus.push_back(std::move(state).value());
   }
   IGN_ASSIGN_OR_RETURN(cp->vm, vm_->save_state());
@@ -97,7 +100,7 @@ Result<ResetStats> Machine::reset_to_checkpoint() {
   stats.copy = copied - started;
 
   for (size_t id = 0; id < vcpus_.size(); ++id) {
-    auto restored = vcpus_[id]->restore_state(cp.vcpus[id]);
+    auto restored = vcpus_[id]->reset_state(cp.vcpus[id]);
     if (!restored.ok()) return context(restored.error(), fmt::format("reset: vCPU {}", id));
   }
   IGN_TRY(vm_->restore_state(cp.vm));

@@ -10,6 +10,9 @@
 
 namespace ignition::x86_64 {
 
+// IA32_TSC_DEADLINE: restored after the LAPIC (in TSC-deadline mode) and IA32_TSC.
+inline constexpr uint32_t kMsrTscDeadline = 0x6e0;
+
 // The MSRs the VMM refers to by name.
 namespace msr {
 inline constexpr uint32_t kTsc = 0x10;

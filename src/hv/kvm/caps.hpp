@@ -8,6 +8,7 @@ namespace ignition::hv::kvm {
 struct KvmCaps {
   size_t vcpu_mmap_size = 0;
   bool sync_regs = false;
+  bool sync_state = false;  // KVM_SYNC_X86_REGS | SREGS | EVENTS
   bool exit_on_emulation_failure = false;
   // KVM_CAP_TSC_CONTROL: KVM_SET_TSC_KHZ can give a guest another TSC frequency.
   bool tsc_control = false;

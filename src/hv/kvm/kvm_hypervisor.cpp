@@ -82,6 +82,8 @@ Result<std::unique_ptr<Hypervisor>> open_hypervisor() {
   caps.vcpu_mmap_size = static_cast<size_t>(mmap_size);
   int sync = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
   caps.sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS);
+  constexpr int kSyncState = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+  caps.sync_state = sync > 0 && (sync & kSyncState) == kSyncState;
   caps.exit_on_emulation_failure = kvm::has_cap(fd.get(), KVM_CAP_EXIT_ON_EMULATION_FAILURE);
   caps.tsc_control = kvm::has_cap(fd.get(), KVM_CAP_TSC_CONTROL);
   return std::unique_ptr<Hypervisor>(new kvm::KvmHypervisor(std::move(fd), caps));

@@ -210,7 +210,10 @@ Result<void> KvmVcpu::set_regs_now(const Regs& regs) {
 
 Result<Sregs> KvmVcpu::get_sregs() {
   kvm_sregs k{};
-  if (::ioctl(fd_.get(), KVM_GET_SREGS, &k) < 0) return err("KVM_GET_SREGS: {}", errno_string());
+  if (run_->kvm_dirty_regs & KVM_SYNC_X86_SREGS)
+    k = run_->s.regs.sregs;  // written by reset_state(), not yet applied by a KVM_RUN
+  else if (::ioctl(fd_.get(), KVM_GET_SREGS, &k) < 0)
+    return err("KVM_GET_SREGS: {}", errno_string());
   Sregs s{};
   s.cs = from_kvm(k.cs);
   s.ds = from_kvm(k.ds);
@@ -233,7 +236,7 @@ Result<Sregs> KvmVcpu::get_sregs() {
   return s;
 }
 
-Result<void> KvmVcpu::set_sregs(const Sregs& s) {
+kvm_sregs KvmVcpu::to_kvm_sregs(const Sregs& s) {
   kvm_sregs k{};
   k.cs = to_kvm(s.cs);
   k.ds = to_kvm(s.ds);
@@ -253,7 +256,13 @@ Result<void> KvmVcpu::set_sregs(const Sregs& s) {
   k.efer = s.efer;
   k.apic_base = s.apic_base;
   std::memcpy(k.interrupt_bitmap, s.interrupt_bitmap.data(), sizeof(k.interrupt_bitmap));
+  return k;
+}
+
+Result<void> KvmVcpu::set_sregs(const Sregs& s) {
+  kvm_sregs k = to_kvm_sregs(s);
   if (::ioctl(fd_.get(), KVM_SET_SREGS, &k) < 0) return err("KVM_SET_SREGS: {}", errno_string());
+  run_->kvm_dirty_regs &= ~static_cast<uint64_t>(KVM_SYNC_X86_SREGS);
   return {};
 }
 

@@ -36,6 +36,7 @@ class KvmVcpu final : public Vcpu {
 
   Result<VcpuState> save_state(std::span<const uint32_t> msr_indexes) override;
   Result<void> restore_state(const VcpuState& state) override;
+  Result<void> reset_state(const VcpuState& state) override;
   Result<void> complete_pending_exit() override;
   Result<void> kvmclock_ctrl() override;
   Result<MpState> get_mp_state() override;
@@ -59,12 +60,14 @@ class KvmVcpu final : public Vcpu {
         run_(run),
         run_size_(caps.vcpu_mmap_size),
         sync_regs_(caps.sync_regs),
+        sync_state_(caps.sync_state),
         caps_(caps) {}
   Exit decode_exit();
   Fatal describe_internal_error();
   // KVM_SET_REGS now, bypassing the kvm_run page: restore_state() must set registers
   // before the pending events, which a deferred sync-regs write would clear again.
   Result<void> set_regs_now(const Regs& regs);
+  static kvm_sregs to_kvm_sregs(const Sregs& s);
   // Restores a saved TSC frequency, or fails clearly when the host cannot.
   Result<void> restore_tsc_khz(uint32_t khz);
 
@@ -73,6 +76,7 @@ class KvmVcpu final : public Vcpu {
   kvm_run* run_;
   size_t run_size_;
   bool sync_regs_;
+  bool sync_state_;  // regs, sregs and events can all go through the kvm_run page
   KvmCaps caps_;
   // What set_cpuid() last loaded: get_cpuid()'s answer if KVM_GET_CPUID2 is unavailable.
   std::vector<CpuidEntry> cpuid_;

@@ -168,7 +168,9 @@ Result<void> KvmVcpu::set_debug_regs(const DebugRegs& d) {
 
 Result<std::vector<uint8_t>> KvmVcpu::get_vcpu_events() {
   kvm_vcpu_events k{};
-  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &k) < 0)
+  if (run_->kvm_dirty_regs & KVM_SYNC_X86_EVENTS)
+    k = run_->s.regs.events;  // written by reset_state(), not yet applied by a KVM_RUN
+  else if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &k) < 0)
     return err("KVM_GET_VCPU_EVENTS: {}", errno_string());
   const auto* bytes = reinterpret_cast<const uint8_t*>(&k);
   return std::vector<uint8_t>(bytes, bytes + sizeof(k));
@@ -182,6 +184,7 @@ Result<void> KvmVcpu::set_vcpu_events(std::span<const uint8_t> events) {
   std::memcpy(&k, events.data(), sizeof(k));
   if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &k) < 0)
     return err("KVM_SET_VCPU_EVENTS: {}", errno_string());
+  run_->kvm_dirty_regs &= ~static_cast<uint64_t>(KVM_SYNC_X86_EVENTS);
   return {};
 }
 
@@ -272,6 +275,38 @@ Result<void> KvmVcpu::restore_state(const VcpuState& s) {
   IGN_TRY(set_msrs(msrs));
   IGN_TRY(set_vcpu_events(s.events));
   return kvmclock_ctrl();
+}
+
+Result<void> KvmVcpu::reset_state(const VcpuState& s) {
+  // Registers, segment registers and pending events go through the kvm_run page when KVM
+  // can take them there: KVM applies them at the next KVM_RUN, in that order, which is the
+  // order restore_state() needs (regs before events), and saves three ioctls per reset.
+  // Everything else is unchanged by the reset, so their order relative to the LAPIC and
+  // MSRs (the APIC base in sregs) does not matter here.
+  const bool via_run_page = sync_state_ && s.events.size() == sizeof(kvm_vcpu_events);
+  IGN_TRY(set_mp_state(s.mp_state));
+  if (!via_run_page) {
+    IGN_TRY(set_regs_now(s.regs));
+    IGN_TRY(set_sregs(s.sregs));
+  }
+  IGN_TRY(set_xsave(s.xsave));
+  IGN_TRY(set_xcrs(s.xcrs));
+  IGN_TRY(set_debug_regs(s.debug_regs));
+  IGN_TRY(set_lapic(s.lapic));
+  auto not_deadline = [](const Msr& m) { return m.index != kMsrTscDeadline; };
+  if (std::is_partitioned(s.msrs.begin(), s.msrs.end(), not_deadline)) {
+    IGN_TRY(set_msrs(s.msrs));  // the usual case: no copy on the reset path
+  } else {
+    std::vector<Msr> msrs = s.msrs;
+    std::stable_partition(msrs.begin(), msrs.end(), not_deadline);
+    IGN_TRY(set_msrs(msrs));
+  }
+  if (!via_run_page) return set_vcpu_events(s.events);
+  IGN_TRY(set_regs(s.regs));  // the kvm_run page, with sync_state_
+  run_->s.regs.sregs = to_kvm_sregs(s.sregs);
+  std::memcpy(&run_->s.regs.events, s.events.data(), sizeof(kvm_vcpu_events));
+  run_->kvm_dirty_regs |= KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+  return {};
 }
 
 }  // namespace ignition::hv::kvm

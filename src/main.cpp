@@ -99,6 +99,7 @@ Result<void> setup_logging(const std::string& level, const std::string& path) {
   if (lvl == spdlog::level::off && level != "off") return err("--level: unknown level '{}'", level);
   spdlog::set_level(lvl);
   spdlog::set_pattern("[%H:%M:%S.%e] [%l] %v");
+  spdlog::flush_on(spdlog::level::trace);
   return {};
 }
 
@@ -130,6 +131,15 @@ int main(int argc, char** argv) {
   bool reset_port = false;
   app.add_flag("--reset-port", reset_port,
                "Give the guest the checkpoint/reset port (for fuzzing harnesses and tests)");
+
+  // Firecracker's flags that ignition takes for compatibility: the boot timer is always on;
+  // seccomp filters are not installed yet (see docs/api.md), so --no-seccomp changes nothing
+  // and --seccomp-filter is refused rather than silently ignored.
+  bool boot_timer = false, no_seccomp = false;
+  std::string seccomp_filter;
+  app.add_flag("--boot-timer", boot_timer, "Accepted for Firecracker compatibility (always on)");
+  app.add_flag("--no-seccomp", no_seccomp, "Accepted for Firecracker compatibility");
+  app.add_option("--seccomp-filter", seccomp_filter, "Not supported yet: refused");
 
   std::string store_root = "ignition-store";
   app.add_option("--store", store_root, "Snapshot store directory (snapshots/<name>/...)");
@@ -191,6 +201,8 @@ int main(int argc, char** argv) {
   }
   if (auto logging = setup_logging(level, log_path); !logging.ok())
     return fail(logging.error().message);
+  if (!seccomp_filter.empty())
+    return fail("--seccomp-filter: custom seccomp filters are not supported yet");
   vmm::SnapshotStore store(store_root);
 
   if (!api_sock.empty() || no_api) {

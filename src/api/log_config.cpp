@@ -50,7 +50,7 @@ Result<void> apply_logger_config(const config::LoggerConfig& config) {
   if (config.show_level.value_or(false)) pattern += "[%l] ";
   if (config.show_log_origin.value_or(false)) pattern += "[%s:%#] ";
   logger->set_pattern(pattern + "%v");
-  logger->flush_on(spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);  // every line reaches the file as it is logged
   spdlog::set_default_logger(logger);
   return {};
 }

@@ -38,6 +38,13 @@ class GuestMemory {
   // The file's size must equal the sum of the ranges.
   static Result<GuestMemory> map_file_private(const std::string& path,
                                               const std::vector<Range>& ranges);
+  // Guest RAM with nothing behind it yet: private anonymous memory, for a restore whose
+  // pages a userfaultfd handler fills in from the snapshot (Firecracker's Uffd backend).
+  // There is no file: fd() is -1.
+  static Result<GuestMemory> create_private_anonymous(const std::vector<Range>& ranges);
+  // Keeps `fd` open exactly as long as this memory is mapped: the userfaultfd its pages
+  // are served through, and the connection whose end tells the handler the VMM is done.
+  void hold(UniqueFd fd);
 
   // Writes all of RAM to `path` (regions back to back, as file offsets say), leaving
   // holes for pages that are all zeros, through a temporary file renamed into place.
@@ -56,7 +63,8 @@ class GuestMemory {
   void track_writes();
   // ORs the pages written since the last call into `into` and forgets them.
   void take_written(DirtyBitmap& into);
-  // True when RAM is a private copy-on-write view of a file (a restored snapshot).
+  // True when RAM is a private copy-on-write view of a snapshot: its file mapped MAP_PRIVATE,
+  // or anonymous memory a userfaultfd handler fills from it.
   bool copy_on_write() const { return copy_on_write_; }
 
   GuestMemory(GuestMemory&& other) noexcept;
@@ -107,6 +115,8 @@ class GuestMemory {
         copy_on_write_(copy_on_write) {}
   static Result<GuestMemory> map(UniqueFd fd, const std::vector<Range>& ranges, uint64_t total,
                                  bool copy_on_write);
+  static Result<GuestMemory> adopt(UniqueFd fd, uint8_t* base, uint64_t total,
+                                   const std::vector<Range>& ranges, bool copy_on_write);
   const MemoryRegion* find(uint64_t gpa) const;
   void mark_written(const uint8_t* host, uint64_t len);
 
@@ -118,6 +128,8 @@ class GuestMemory {
   // One bit per page, set by device writes once track_writes() was called; written by
   // the device thread and vCPU threads (MMIO handlers), taken on the event loop.
   std::unique_ptr<std::atomic<uint64_t>[]> written_;
+  // Closed after the mapping is gone (see hold()).
+  std::vector<UniqueFd> held_;
 };
 
 }  // namespace ignition

@@ -34,6 +34,17 @@ void expect_error(const ProcessResult& r, const std::string& needle) {
   EXPECT_EQ(r.output.find("IGN-BEGIN"), std::string::npos) << "no guest may have run";
 }
 
+TEST(CliErrors, SeccompFilterIsRefusedNotIgnored) {
+  expect_error(run_ignition({"--no-api", "--seccomp-filter", "/tmp/filter.bpf"}),
+               "seccomp filters are not supported yet");
+}
+
+TEST(CliErrors, RestoreOfAMissingSnapshot) {
+  expect_error(
+      run_ignition({"--store", ::testing::TempDir() + "ign-none", "restore", "x", "--diff"}),
+      "no snapshot 'x'");
+}
+
 TEST(CliErrors, MissingKernelFile) {
   expect_error(run_ignition({"run", "--kernel", "/nonexistent/vmlinux"}), "/nonexistent/vmlinux");
 }

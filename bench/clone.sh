@@ -93,11 +93,16 @@ command -v c++ >/dev/null || die "a C++ compiler (c++) is needed for bench/clone
 command -v cc >/dev/null || die "a C compiler (cc) is needed for bench/clone/idle_guest.S"
 grep -q "ign.reset.pages=" "$IMAGE" || die "$IMAGE has no reset test: rebuild it (make build)"
 LIB=$BUILD/libignition_core.a
+CXXFLAGS=(-std=c++20 -O2 -Wall -Wextra -Werror -DFMT_SHARED -DSPDLOG_COMPILED_LIB
+  -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB -I"$ROOT/src")
 if [[ ,$SECTIONS, = *,latency,* ]]; then
   [[ -f $LIB ]] || die "$LIB not found (run 'make build')"
-  # inproc.cpp is compiled against src/ and linked with the build's library: they must match.
-  newer=$(find "$ROOT/src" -newer "$LIB" \( -name '*.hpp' -o -name '*.h' \) -print -quit)
-  [[ -z $newer ]] || die "$newer is newer than $LIB: rebuild first (make build)"
+  # inproc.cpp is compiled against src/ and linked with the build's library: the headers it
+  # includes must not have changed since the library was built.
+  for dep in $(c++ "${CXXFLAGS[@]}" -MM "$ROOT/bench/clone/inproc.cpp" | tr -d "\\\\"); do
+    [[ $dep != "$ROOT/src/"* || ! $dep -nt $LIB ]] ||
+      die "$dep is newer than $LIB: rebuild first (make build)"
+  done
 fi
 
 NOTES=()
@@ -112,9 +117,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/ignition-bench-clone.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 if [[ ,$SECTIONS, = *,latency,* ]]; then
   # The in-process bench links the same library as the ignition binary, with its flags.
-  c++ -std=c++20 -O2 -Wall -Wextra -Werror -DFMT_SHARED -DSPDLOG_COMPILED_LIB \
-    -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB -I"$ROOT/src" -o "$WORK/inproc" \
-    "$ROOT/bench/clone/inproc.cpp" "$LIB" -lspdlog -lfmt -pthread
+  c++ "${CXXFLAGS[@]}" -o "$WORK/inproc" "$ROOT/bench/clone/inproc.cpp" "$LIB" -lspdlog -lfmt \
+    -pthread
 fi
 # shellcheck disable=SC2054 # the commas belong to the linker flags
 GUEST_FLAGS=(-nostdlib -static -no-pie -Wl,-Ttext-segment=0x100000 -Wl,--build-id=none
@@ -133,7 +137,8 @@ echo "  ignition: $IGNITION"
 [[ $QEMU = none ]] || echo "  qemu: $("$QEMU" --version | head -1)"
 for n in "${NOTES[@]}"; do echo "  note: $n"; done
 
-python3 "$ROOT/bench/clone/clonebench.py" --ignition "$IGNITION" --inproc "$WORK/inproc" \
+# -B: no __pycache__ in the source tree.
+python3 -B "$ROOT/bench/clone/clonebench.py" --ignition "$IGNITION" --inproc "$WORK/inproc" \
   --image "$IMAGE" --idle-image "$WORK/idle.elf" --wait-image "$WORK/wait.elf" --qemu "$QEMU" \
   --workdir "$WORK" --sections "$SECTIONS" -n "$RUNS" --resets "$RESETS" \
   --reset-runs "$RESET_RUNS" --reset-pages "$RESET_PAGES" --density "$DENSITY" \

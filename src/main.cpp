@@ -14,6 +14,7 @@
 #include "api/api_main.hpp"
 #include "cli/store_commands.hpp"
 #include "cli/terminal.hpp"
+#include "cli/uffd_handler.hpp"
 #include "vmm/config/vm_config.hpp"
 #include "vmm/machine.hpp"
 #include "vmm/snapshot_store.hpp"
@@ -169,6 +170,10 @@ int main(int argc, char** argv) {
   restore->add_flag("--diff", child_diff,
                     "With --snapshot: save only the pages written since the restore (a diff "
                     "snapshot layered on its parent)");
+  std::string restore_uffd_socket;
+  restore->add_option("--uffd-socket", restore_uffd_socket,
+                      "Have the page-fault handler listening on this socket fill guest memory "
+                      "(the Uffd backend, see docs/uffd.md) instead of mapping the memory file");
 
   std::string clone_name;
   uint32_t clone_count = 1;
@@ -194,6 +199,16 @@ int main(int argc, char** argv) {
       store_cmd->add_subcommand("flatten", "Turn a diff snapshot into a full one in place");
   store_flatten->add_option("name", flatten_name, "Name of the snapshot")->required();
 
+  std::string uffd_socket, uffd_memory;
+  auto* uffd_handler = app.add_subcommand(
+      "uffd-handler",
+      "Serve a restored guest's page faults from a snapshot memory file (the Uffd backend)");
+  uffd_handler->add_option("--socket", uffd_socket, "Unix socket to listen on (the backend_path)")
+      ->required();
+  uffd_handler->add_option("--memory", uffd_memory, "The snapshot's memory file")
+      ->required()
+      ->check(CLI::ExistingFile);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -204,6 +219,7 @@ int main(int argc, char** argv) {
   if (!seccomp_filter.empty())
     return fail("--seccomp-filter: custom seccomp filters are not supported yet");
   vmm::SnapshotStore store(store_root);
+  if (*uffd_handler) return cli::uffd_handler_command(uffd_socket, uffd_memory);
 
   if (!api_sock.empty() || no_api) {
     api::ApiOptions options;
@@ -238,6 +254,10 @@ int main(int argc, char** argv) {
     auto io = console_io(start, reset_port);
     vmm::RestoreOptions options;
     vmm::Machine* restored = nullptr;
+    if (!restore_uffd_socket.empty()) {
+      options.memory_backend = vmm::RestoreOptions::MemoryBackend::Uffd;
+      options.uffd_socket = restore_uffd_socket;
+    }
     if (!child_name.empty()) {
       auto child = store.create(child_name);
       if (!child.ok()) return fail(child.error().message);

@@ -1,5 +1,5 @@
 """Density: start many idle clones of one base, then measure what each costs the host while
-idle: private memory (smaps_rollup), the drop in MemAvailable, and CPU time over a window.
+idle: private memory (smaps_rollup), kernel memory (/proc/meminfo), and CPU time over a window.
 ignition clones are `ignition restore` processes mapping the base's memory file
 copy-on-write; QEMU clones are `-incoming "exec:cat FILE"` processes, each reading the saved
 RAM into its own anonymous memory."""
@@ -109,6 +109,8 @@ def run_one(reaper, n, start_one, window_s):
     avail_before = mem_available_kib()
     kernel_before = kernel_kib()
     clones, latencies, stopped = start_many(n, start_one)
+    if not clones:
+        raise BenchError(f"density: no clone started ({stopped})")
     try:
         m = measure(clones, avail_before, kernel_before, window_s)
     finally:
@@ -183,6 +185,7 @@ def run(reaper, a):
             print(f"note: {n}: {results[n]['stopped']}")
     if "qemu" in results:
         i, q = results["ignition"], results["qemu"]
+
         def ratio(key):
             return statistics.median(i[key]) / statistics.median(q[key])
 

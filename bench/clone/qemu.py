@@ -68,7 +68,9 @@ class Qmp:
 def save_state(reaper, argv, workdir, state_file, ready, serial_input=None, timeout_s=30):
     """Boots `argv` until its console prints the line `ready`, stops the VM, optionally types
     `serial_input` on its serial port while it is stopped (the byte waits in the UART's receive
-    FIFO and goes into the migration stream), and saves the machine to `state_file`.
+    FIFO and goes into the migration stream; one byte only: QEMU's 16550 takes input up to the
+    FIFO trigger level, 1 byte for the test guest, until the guest reads), and saves the
+    machine to `state_file`.
 
     migration.store-global-state=off: the saved stream then does not carry the source's
     'paused' run state, so a restore with -incoming runs the guest at once (as a restored

@@ -106,9 +106,13 @@ VmRestorer machine_restorer(const vmm::MachineIo& io) {
       [io](const config::SnapshotLoadParams& params, VmExitCallback on_exit) -> Result<RestoredVm> {
         vmm::SnapshotPaths paths{params.snapshot_path, params.mem_backend.backend_path};
         vmm::RestoreOptions options;
-        options.memory_backend = params.mem_backend.backend_type == config::MemBackendType::kUffd
-                                     ? vmm::RestoreOptions::MemoryBackend::Uffd
-                                     : vmm::RestoreOptions::MemoryBackend::File;
+        // Uffd: backend_path is the page-fault handler's socket, and the memory file is the
+        // handler's, not ours.
+        if (params.mem_backend.backend_type == config::MemBackendType::kUffd) {
+          options.memory_backend = vmm::RestoreOptions::MemoryBackend::Uffd;
+          options.uffd_socket = params.mem_backend.backend_path;
+          paths.memory.clear();
+        }
         for (const auto& o : params.network_overrides)
           options.network_overrides.emplace_back(o.iface_id, o.host_dev_name);
         options.track_dirty_pages = params.track_dirty_pages;

@@ -3,12 +3,14 @@
 // Hypervisor.framework) implements the same three.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -53,6 +55,45 @@ struct Fatal {
 
 using Exit = std::variant<IoOut, IoIn, MmioWrite, MmioRead, Halted, Interrupted, SystemEvent,
                           TripleFault, Fatal>;
+
+// ---- dirty pages ----
+
+// 64 pages of one memory slot the guest wrote: bit i of `mask` is page `first_page + i`
+// of the slot (first_page is a multiple of 64; no bit lies past the end of the slot).
+struct DirtyPages {
+  uint32_t slot;
+  uint64_t first_page;
+  uint64_t mask;
+};
+
+class DirtySink;
+template <typename Fn>
+concept DirtyPagesFn =
+    std::invocable<Fn&, const DirtyPages&> && !std::same_as<std::decay_t<Fn>, DirtySink>;
+
+// Where Vm::collect_dirty() reports: a reference to any callable taking DirtyPages, kept
+// as a pointer pair so the harvest path never allocates (a std::function may). The callable
+// must outlive the call, which it does when passed inline.
+class DirtySink {
+ public:
+  template <DirtyPagesFn Fn>
+  DirtySink(Fn&& fn)  // NOLINT: implicit, so a lambda can be passed directly
+      : fn_(const_cast<void*>(static_cast<const void*>(&fn))),
+        call_([](void* f, const DirtyPages& p) {
+          (*static_cast<std::remove_reference_t<Fn>*>(f))(p);
+        }) {}
+  void operator()(const DirtyPages& pages) const { call_(fn_, pages); }
+
+ private:
+  void* fn_;
+  void (*call_)(void*, const DirtyPages&);
+};
+
+// How a Vm learns which pages the guest wrote.
+enum class DirtyLogMode {
+  Bitmap,  // one bitmap per slot, read and cleared by the VMM (KVM_GET_DIRTY_LOG)
+  Ring,    // each vCPU appends the pages it writes to a ring the VMM drains (KVM dirty ring)
+};
 
 // ---- the three interfaces ----
 
@@ -143,9 +184,12 @@ class Vm {
   virtual Result<void> register_ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio,
                                           std::optional<uint64_t> datamatch) = 0;
 
-  // Pages of a slot mapped with log_dirty that the guest wrote since the last call, one bit
-  // per page, into `bitmap` (at least one bit per page of the slot; overwritten).
-  virtual Result<void> get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) = 0;
+  // Reports every page the guest wrote, in slots mapped with log_dirty, since the previous
+  // call (or since the slot started logging), and re-arms the log for those pages. A page
+  // may come in more than one DirtyPages. Allocates nothing; call it with the vCPUs paused
+  // for a consistent cut (pages written meanwhile are reported now or by the next call).
+  virtual Result<void> collect_dirty(DirtySink sink) = 0;
+  virtual DirtyLogMode dirty_log_mode() const = 0;
 
   // Guest clock (kvmclock) in ns, and the TSC frequency guests are given.
   virtual Result<uint64_t> get_clock() = 0;
@@ -179,7 +223,17 @@ class Hypervisor {
   virtual std::string_view state_tag() const = 0;
 };
 
+struct HypervisorOptions {
+  // Entries in each vCPU's dirty ring (a power of two; 4096 = 64 KiB of kernel memory per
+  // vCPU with KVM), used when the backend has rings; 0 means the bitmap. 0 by default: this
+  // host's KVM (kvm-pvm) overflows the ring on dense guest ring-0 writes and loses pages.
+  uint32_t dirty_ring_entries = 0;
+};
+
 // The backend for this host (KVM on Linux): opens /dev/kvm and checks the API version.
-Result<std::unique_ptr<Hypervisor>> open_hypervisor();
+Result<std::unique_ptr<Hypervisor>> open_hypervisor(const HypervisorOptions& options);
+inline Result<std::unique_ptr<Hypervisor>> open_hypervisor() {
+  return open_hypervisor(HypervisorOptions{});
+}
 
 }  // namespace ignition::hv

@@ -10,10 +10,11 @@
 namespace ignition {
 
 namespace {
-constexpr uint64_t kPageSize = 4096;
-}
 
-Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& ranges) {
+constexpr uint64_t kPageSize = 4096;
+
+// The bytes `ranges` need, once each is checked to be page-aligned and non-empty.
+Result<uint64_t> total_size_of(const std::vector<GuestMemory::Range>& ranges) {
   if (ranges.empty()) return err("guest memory: no regions");
   uint64_t total = 0;
   for (const auto& r : ranges) {
@@ -22,6 +23,13 @@ Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& rang
     if (total + r.size < total) return err("guest memory: size overflows");
     total += r.size;
   }
+  return total;
+}
+
+}  // namespace
+
+Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& ranges) {
+  IGN_ASSIGN_OR_RETURN(uint64_t total, total_size_of(ranges));
   UniqueFd fd(::memfd_create("ignition-guest-ram", MFD_CLOEXEC));
   if (!fd.valid()) return err("memfd_create: {}", errno_string());
   if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0)
@@ -31,12 +39,7 @@ Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& rang
 
 Result<GuestMemory> GuestMemory::map_file_private(const std::string& path,
                                                   const std::vector<Range>& ranges) {
-  uint64_t total = 0;
-  for (const auto& r : ranges) {
-    if (r.size == 0 || r.size % kPageSize != 0 || r.gpa % kPageSize != 0)
-      return err("guest memory: region {:#x}+{:#x} is not page-aligned", r.gpa, r.size);
-    total += r.size;
-  }
+  IGN_ASSIGN_OR_RETURN(uint64_t total, total_size_of(ranges));
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return err("memory file {}: {}", path, errno_string());
   struct stat st {};
@@ -55,10 +58,26 @@ Result<GuestMemory> GuestMemory::map(UniqueFd fd, const std::vector<Range>& rang
   void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, flags, fd.get(), 0);
   if (base == MAP_FAILED)
     return err("guest memory: cannot map {} MiB: {}", total >> 20, errno_string());
+  return adopt(std::move(fd), static_cast<uint8_t*>(base), total, ranges, copy_on_write);
+}
+
+Result<GuestMemory> GuestMemory::create_private_anonymous(const std::vector<Range>& ranges) {
+  IGN_ASSIGN_OR_RETURN(uint64_t total, total_size_of(ranges));
+  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED)
+    return err("guest memory: cannot map {} MiB: {}", total >> 20, errno_string());
+  return adopt(UniqueFd(), static_cast<uint8_t*>(base), total, ranges, true);
+}
+
+// Takes ownership of the mapping `base` (unmapped again on error) and lays the regions out
+// on it back to back, in the order given.
+Result<GuestMemory> GuestMemory::adopt(UniqueFd fd, uint8_t* base, uint64_t total,
+                                       const std::vector<Range>& ranges, bool copy_on_write) {
   std::vector<MemoryRegion> regions;
   uint64_t offset = 0;
   for (const auto& r : ranges) {
-    regions.push_back({r.gpa, r.size, offset, static_cast<uint8_t*>(base) + offset});
+    regions.push_back({r.gpa, r.size, offset, base + offset});
     offset += r.size;
   }
   std::sort(regions.begin(), regions.end(),
@@ -69,8 +88,11 @@ Result<GuestMemory> GuestMemory::map(UniqueFd fd, const std::vector<Range>& rang
       return err("guest memory: regions overlap at {:#x}", regions[i].gpa);
     }
   }
-  return GuestMemory(std::move(fd), static_cast<uint8_t*>(base), total, std::move(regions),
-                     copy_on_write);
+  return GuestMemory(std::move(fd), base, total, std::move(regions), copy_on_write);
+}
+
+void GuestMemory::hold(UniqueFd fd) {
+  held_.push_back(std::move(fd));
 }
 
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept
@@ -79,7 +101,8 @@ GuestMemory::GuestMemory(GuestMemory&& other) noexcept
       total_size_(std::exchange(other.total_size_, 0)),
       regions_(std::move(other.regions_)),
       copy_on_write_(other.copy_on_write_),
-      written_(std::move(other.written_)) {}
+      written_(std::move(other.written_)),
+      held_(std::move(other.held_)) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
   if (this != &other) {
@@ -90,6 +113,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
     regions_ = std::move(other.regions_);
     copy_on_write_ = other.copy_on_write_;
     written_ = std::move(other.written_);
+    held_ = std::move(other.held_);
   }
   return *this;
 }
@@ -191,7 +215,8 @@ Result<void> GuestMemory::save_to(int out) const {
   for (const auto& r : regions_) {
     for (uint64_t off = 0; off < r.size;) {
       // In a memfd, skip what was never allocated without touching it (reading a hole
-      // through the mapping would allocate it).
+      // through the mapping would allocate it). Private memory is read whole: a page not
+      // yet faulted in holds the snapshot's data (from its file, or its uffd handler).
       uint64_t extent_end = r.size;
       if (!copy_on_write_) {
         off_t data = ::lseek(fd_.get(), static_cast<off_t>(r.file_offset + off), SEEK_DATA);

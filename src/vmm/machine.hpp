@@ -240,7 +240,6 @@ class Machine {
   // Dirty pages: KVM's log for guest writes, GuestMemory's for device writes, gathered into
   // `dirty_harvest_` and from there into each consumer's own set.
   bool dirty_tracking_ = false;
-  std::vector<uint64_t> dirty_slot_log_;  // one memory slot's log, reused
   DirtyBitmap dirty_harvest_;
   DirtyBitmap dirty_since_snapshot_;
   // Memory files this machine's RAM is layered from (a full snapshot, then diffs); a diff

@@ -19,13 +19,9 @@ using Clock = std::chrono::steady_clock;
 Result<void> Machine::enable_dirty_tracking() {
   if (dirty_tracking_) return {};
   uint32_t slot = 0;
-  uint64_t largest = 0;
-  for (const auto& r : memory_.regions()) {
+  for (const auto& r : memory_.regions())
     IGN_TRY(vm_->map_memory(slot++, r.gpa, r.size, r.host, /*log_dirty=*/true));
-    largest = std::max(largest, r.size / kPageSize);
-  }
   memory_.track_writes();
-  dirty_slot_log_.assign((largest + 63) / 64, 0);
   dirty_harvest_ = DirtyBitmap(memory_.page_count());
   dirty_since_snapshot_ = DirtyBitmap(memory_.page_count());
   dirty_tracking_ = true;
@@ -34,11 +30,15 @@ Result<void> Machine::enable_dirty_tracking() {
 
 Result<void> Machine::harvest_dirty_pages() {
   if (!dirty_tracking_) return err("dirty page tracking is off (machine-config track_dirty_pages)");
-  uint32_t slot = 0;
-  for (const auto& r : memory_.regions()) {
-    IGN_TRY(vm_->get_dirty_log(slot++, dirty_slot_log_));
-    dirty_harvest_.merge(r.file_offset / kPageSize, dirty_slot_log_, r.size / kPageSize);
-  }
+  // Slot i is region i (enable_dirty_tracking); the hypervisor reports pages per slot.
+  const auto& regions = memory_.regions();
+  auto merge = [&](const hv::DirtyPages& p) {
+    if (p.slot >= regions.size()) return;
+    const auto& r = regions[p.slot];
+    uint64_t count = std::min<uint64_t>(64, r.size / kPageSize - p.first_page);
+    dirty_harvest_.merge(r.file_offset / kPageSize + p.first_page, {&p.mask, 1}, count);
+  };
+  IGN_TRY(vm_->collect_dirty(merge));
   memory_.take_written(dirty_harvest_);
   auto from = dirty_harvest_.words();
   auto to_snapshot = dirty_since_snapshot_.words();

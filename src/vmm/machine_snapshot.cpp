@@ -99,8 +99,9 @@ void Machine::snapshot_at_marker() {
 
 Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, const MachineIo& io,
                                                   const RestoreOptions& options) {
-  if (options.memory_backend == RestoreOptions::MemoryBackend::Uffd)
-    return err("snapshot restore: the Uffd memory backend is not supported yet");
+  bool uffd = options.memory_backend == RestoreOptions::MemoryBackend::Uffd;
+  if (uffd && options.uffd_socket.empty())
+    return err("snapshot restore: the Uffd memory backend needs the handler's socket");
   IGN_ASSIGN_OR_RETURN(auto reader, snapshot::SnapshotReader::open(paths.state));
   IGN_ASSIGN_OR_RETURN(auto hypervisor, hv::open_hypervisor());
   IGN_TRY(reader.expect_tag(hypervisor->state_tag()));
@@ -136,7 +137,6 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
   IGN_ASSIGN_OR_RETURN(auto ranges, decode_layout(layout_bytes));
   IGN_ASSIGN_OR_RETURN(auto parents, snapshot_memory_parents(reader));
-  IGN_ASSIGN_OR_RETURN(auto memory, load_snapshot_memory(paths.memory, parents, ranges));
 
   // Decode everything before building anything: a bad file fails here, whole.
   std::vector<hv::VcpuState> vcpu_states;
@@ -149,14 +149,22 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   IGN_ASSIGN_OR_RETURN(auto vm_bytes, reader.section(kVmSection));
   IGN_ASSIGN_OR_RETURN(auto vm_state, snapshot::decode_vm_state(vm_bytes));
 
+  // With Uffd the memory file is the handler's business; the VMM only knows its socket, and
+  // contacts the handler only once the state decoded: a bad file does not use it up.
+  IGN_ASSIGN_OR_RETURN(auto memory,
+                       uffd ? load_snapshot_memory_uffd(options.uffd_socket, parents, ranges)
+                            : load_snapshot_memory(paths.memory, parents, ranges));
   IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());
   IGN_ASSIGN_OR_RETURN(auto task_evt, EventFd::create());
   std::unique_ptr<Machine> m(
       new Machine(*config, io, std::move(memory), std::move(loop), std::move(task_evt)));
   IGN_TRY(m->setup_vm());
   if (options.track_dirty_pages) IGN_TRY(m->enable_dirty_tracking());
-  m->memory_chain_ = parents;
-  m->memory_chain_.push_back(absolute_path(paths.memory));
+  // A diff snapshot layers on the files this RAM came from; a Uffd restore has none here.
+  if (!uffd) {
+    m->memory_chain_ = parents;
+    m->memory_chain_.push_back(absolute_path(paths.memory));
+  }
   IGN_TRY(m->setup_devices());
   IGN_TRY(m->setup_virtio_devices());
   for (size_t i = 0; i < m->virtio_.size(); ++i) {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "memory/uffd.hpp"
 #include "snapshot/codec.hpp"
 #include "vmm/config/json_fields.hpp"
 
@@ -77,6 +78,21 @@ Result<GuestMemory> load_snapshot_memory(const std::string& memory_path,
   IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::map_file_private(parents.front(), ranges));
   for (size_t i = 1; i < parents.size(); ++i) IGN_TRY(memory.apply_diff(parents[i]));
   IGN_TRY(memory.apply_diff(memory_path));
+  return memory;
+}
+
+Result<GuestMemory> load_snapshot_memory_uffd(const std::string& socket_path,
+                                              const std::vector<std::string>& parents,
+                                              const std::vector<GuestMemory::Range>& ranges) {
+  if (!parents.empty()) {
+    return err(
+        "a diff snapshot cannot be restored with the Uffd memory backend: its handler serves "
+        "one memory file, and this snapshot's memory is layered on {} other file(s); flatten "
+        "it into a full snapshot first",
+        parents.size());
+  }
+  IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::create_private_anonymous(ranges));
+  IGN_TRY(attach_uffd_handler(memory, socket_path));
   return memory;
 }
 

@@ -1,48 +1,69 @@
-// A network namespace with a TAP device, and a UDP echo peer to run inside it: the host
-// side of a guest's link for the virtio-net tests, so nothing touches the machine's own
-// network. Shared by the QEMU and ignition device tests.
+// Network namespaces made for tests (optionally with a TAP: the host side of a guest's link),
+// and a UDP echo peer to run inside one, so nothing touches the machine's own network. Shared
+// by the TAP, virtio-net and MMDS unit tests and the QEMU and ignition device tests.
 #pragma once
 
-#include <unistd.h>
+#include <functional>
+#include <memory>
 #include <string>
-
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "base/fd.hpp"
+#include "base/result.hpp"
+#include "support/process.hpp"
 
 namespace ignition::test {
 
 // Runs a command to completion; false (with the reason in *why) if it failed.
 bool run_command(const std::vector<std::string>& argv, std::string* why = nullptr);
 
-// A network namespace with a TAP device for QEMU's tap netdev: the host side of the guest's
-// link, so nothing leaks into the machine's own network. Removed with the object.
+// A network namespace made for a test and deleted with the object (pass or fail), so TAPs,
+// addresses and sockets made in it never touch the machine's own network.
 class NetNamespace {
  public:
   static constexpr const char* kTap = "igntap0";
 
-  NetNamespace() : name_("ign-virtio-" + std::to_string(::getpid())) {
-    run_command({"ip", "netns", "del", name_});  // a leftover from a killed run
-    if (!run_command({"ip", "netns", "add", name_}, &error_)) return;
-    created_ = run_command(exec({"ip", "tuntap", "add", "dev", kTap, "mode", "tap"}), &error_) &&
-               run_command(exec({"ip", "addr", "add", "10.0.2.2/24", "dev", kTap}), &error_) &&
-               run_command(exec({"ip", "link", "set", kTap, "up"}), &error_);
-  }
-  ~NetNamespace() { run_command({"ip", "netns", "del", name_}); }
+  // An empty namespace "<prefix>-<pid>" (a leftover of that name, from a killed run, is
+  // replaced).
+  static Result<std::unique_ptr<NetNamespace>> create(const std::string& prefix);
+
+  // The VM tests' namespace: kTap at 10.0.2.2/24 and up, the host side of a guest's link for
+  // QEMU's tap netdev or ignition. ok() says whether all of it was made.
+  NetNamespace();
+  ~NetNamespace();
   NetNamespace(const NetNamespace&) = delete;
   NetNamespace& operator=(const NetNamespace&) = delete;
 
   bool ok() const { return created_; }
   const std::string& error() const { return error_; }
-  // argv run inside the namespace.
-  std::vector<std::string> exec(std::vector<std::string> argv) const {
-    argv.insert(argv.begin(), {"ip", "netns", "exec", name_});
-    return argv;
-  }
+  const std::string& name() const { return name_; }
+  // The namespace itself (/run/netns/<name>), for setns().
+  int fd() const { return fd_.get(); }
+
+  // argv, prefixed so that it runs inside the namespace.
+  std::vector<std::string> exec(std::vector<std::string> argv) const;
+  // Runs argv inside the namespace to completion.
+  Result<ProcessResult> run(std::vector<std::string> argv) const;
+  // `ip -n <name> args...`, for ASSERT_TRUE.
+  ::testing::AssertionResult ip(std::vector<std::string> args) const;
+  // Runs fn on a thread that joined the namespace, so TAPs and sockets it makes belong to it.
+  // False, without running fn, if the thread could not join.
+  bool in_ns(const std::function<void()>& fn) const;
 
  private:
+  explicit NetNamespace(std::string name);
+
   std::string name_;
   std::string error_;
+  UniqueFd fd_;
   bool created_ = false;
 };
+
+// On a thread inside a namespace (see in_ns): no IPv6 chatter (router solicitations, MLD)
+// from the links made there after this.
+void quiet_ipv6();
 
 // The peer: echoes UDP datagrams on port 7. Before echoing the first one it sends the guest an
 // ARP request (from a raw socket on the TAP) and prints the MAC in the reply, because the

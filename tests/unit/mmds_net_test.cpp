@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "devices/virtio/net/net.hpp"
 #include "mmds/attach.hpp"
 #include "mmds/frames.hpp"
+#include "support/net_peer.hpp"
 #include "support/process.hpp"
 #include "support/virtio_driver.hpp"
 
@@ -42,62 +42,6 @@ constexpr MacAddress kHostMac = {0x02, 0, 0, 0, 0, 0x01};
 constexpr uint32_t kGuestIp = 0x0a000002;  // 10.0.0.2
 constexpr uint32_t kHostIp = 0x0a000001;   // 10.0.0.1, the TAP in the namespace
 constexpr uint32_t kMmdsIp = 0xa9fea9fe;
-
-// A network namespace made for the test and deleted after it.
-class NetNs {
- public:
-  static std::unique_ptr<NetNs> create(std::string* why) {
-    std::string name = "ign-mmds-" + std::to_string(::getpid());
-    (void)run({"ip", "netns", "del", name});
-    auto added = run({"ip", "netns", "add", name});
-    if (!added.ok() || !added->exited_ok()) {
-      *why = "ip netns add: " + (added.ok() ? added->output : added.error().message);
-      return nullptr;
-    }
-    std::unique_ptr<NetNs> ns(new NetNs(name));
-    ns->fd_.reset(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns->fd_.valid()) {
-      *why = "open /run/netns/" + name;
-      return nullptr;
-    }
-    return ns;
-  }
-  ~NetNs() { (void)run({"ip", "netns", "del", name_}); }
-
-  ::testing::AssertionResult ip(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"ip", "-n", name_});
-    auto r = run(args);
-    if (r.ok() && r->exited_ok()) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "ip ...: " << (r.ok() ? r->output : r.error().message);
-  }
-  // A command run inside the namespace.
-  Result<test::ProcessResult> exec(std::vector<std::string> argv) const {
-    argv.insert(argv.begin(), {"ip", "netns", "exec", name_});
-    return run(argv);
-  }
-  // Runs `fn` on a thread inside the namespace: TAPs and sockets made there belong to it.
-  bool in_ns(const std::function<void()>& fn) const {
-    bool joined = false;
-    std::thread t([&] {
-      joined = ::setns(fd_.get(), CLONE_NEWNET) == 0;
-      if (joined) fn();
-    });
-    t.join();
-    return joined;
-  }
-
- private:
-  explicit NetNs(std::string name) : name_(std::move(name)) {}
-  static Result<test::ProcessResult> run(const std::vector<std::string>& argv) {
-    test::ProcessOptions options;
-    options.argv = argv;
-    options.timeout = 20s;
-    return test::run_process(options);
-  }
-
-  std::string name_;
-  UniqueFd fd_;
-};
 
 // The device's event loop, pumped by the test.
 class TestLoop final : public devices::virtio::EventRegistrar {
@@ -123,15 +67,6 @@ class TestLoop final : public devices::virtio::EventRegistrar {
   UniqueFd epoll_;
   std::map<int, Handler> handlers_;
 };
-
-// No IPv6 chatter (router solicitations, MLD) from TAPs made after this in the namespace.
-void quiet_ipv6() {
-  int fd = ::open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)!::write(fd, "1", 1);
-    ::close(fd);
-  }
-}
 
 bool can_make_taps(std::string* why) {
   if (::geteuid() != 0 || ::access("/dev/net/tun", R_OK | W_OK) != 0) {
@@ -163,15 +98,16 @@ struct MmdsNetDeviceTest : ::testing::Test {
   void SetUp() override {
     std::string why;
     if (!can_make_taps(&why)) GTEST_SKIP() << why;
-    ns = NetNs::create(&why);
-    ASSERT_TRUE(ns) << why;
+    auto netns = test::NetNamespace::create("ign-mmds");
+    ASSERT_TRUE(netns.ok()) << netns.error().message;
+    ns = std::move(*netns);
     auto mem = GuestMemory::create_anonymous({{0, kRam}});
     ASSERT_TRUE(mem.ok());
     memory = std::make_unique<GuestMemory>(std::move(mem).value());
 
     std::optional<Result<Tap>> tap;
     ASSERT_TRUE(ns->in_ns([&] {
-      quiet_ipv6();
+      test::quiet_ipv6();
       tap.emplace(Tap::open("ignmmds0"));
       echo.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     }));
@@ -296,7 +232,7 @@ struct MmdsNetDeviceTest : ::testing::Test {
     return frame;
   }
 
-  std::unique_ptr<NetNs> ns;
+  std::unique_ptr<test::NetNamespace> ns;
   std::unique_ptr<GuestMemory> memory;
   UniqueFd echo;
   TestLoop loop;
@@ -488,11 +424,12 @@ struct MmdsLinuxClientTest : ::testing::TestWithParam<config::MmdsVersion> {
     std::string why;
     if (!can_make_taps(&why)) GTEST_SKIP() << why;
     if (!test::find_program("curl")) GTEST_SKIP() << "needs curl";
-    ns = NetNs::create(&why);
-    ASSERT_TRUE(ns) << why;
+    auto netns = test::NetNamespace::create("ign-mmds");
+    ASSERT_TRUE(netns.ok()) << netns.error().message;
+    ns = std::move(*netns);
     std::optional<Result<Tap>> opened;
     ASSERT_TRUE(ns->in_ns([&] {
-      quiet_ipv6();
+      test::quiet_ipv6();
       opened.emplace(Tap::open("ignmmds1"));
     }));
     ASSERT_TRUE(opened->ok()) << opened->error().message;
@@ -513,13 +450,13 @@ struct MmdsLinuxClientTest : ::testing::TestWithParam<config::MmdsVersion> {
 
   // Runs a shell command in the namespace; its output.
   std::string sh(const std::string& command) {
-    auto r = ns->exec({"sh", "-c", command});
+    auto r = ns->run({"sh", "-c", command});
     EXPECT_TRUE(r.ok() && r->exited_ok())
         << command << ": " << (r.ok() ? r->describe() + "\n" + r->output : "");
     return r.ok() ? r->output : "";
   }
 
-  std::unique_ptr<NetNs> ns;
+  std::unique_ptr<test::NetNamespace> ns;
   std::optional<Tap> tap;
   std::shared_ptr<DataStore> store = std::make_shared<DataStore>();
   std::optional<Stack> stack;

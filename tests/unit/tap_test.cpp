@@ -8,7 +8,6 @@
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -17,13 +16,12 @@
 #include <array>
 #include <chrono>
 #include <cstring>
-#include <functional>
 #include <memory>
-#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "devices/tap.hpp"
+#include "support/net_peer.hpp"
 #include "support/process.hpp"
 
 namespace ignition::devices {
@@ -31,76 +29,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A network namespace for this test process, deleted when the test ends (pass or fail).
-class NetNs {
- public:
-  static std::unique_ptr<NetNs> create(std::string* why) {
-    std::string name = "ign-test-" + std::to_string(::getpid());
-    (void)run({"ip", "netns", "del", name});  // left by a crashed run with the same pid
-    auto added = run({"ip", "netns", "add", name});
-    if (!added.ok() || !added->exited_ok()) {
-      *why = "ip netns add failed: " + (added.ok() ? added->output : added.error().message);
-      return nullptr;
-    }
-    std::unique_ptr<NetNs> ns(new NetNs(name));
-    ns->fd_.reset(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns->fd_.valid()) {
-      *why = "open /run/netns/" + name + ": " + errno_string();
-      return nullptr;
-    }
-    return ns;
-  }
-  ~NetNs() { (void)run({"ip", "netns", "del", name_}); }
-
-  const std::string& name() const { return name_; }
-
-  // `ip -n <ns> args...`
-  ::testing::AssertionResult ip(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"ip", "-n", name_});
-    auto r = run(args);
-    if (r.ok() && r->exited_ok()) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure()
-           << "ip " << args[3] << "...: " << (r.ok() ? r->output : r.error().message);
-  }
-
-  // Runs `fn` on a thread inside the namespace: TAPs and sockets made there belong to it.
-  bool in_ns(const std::function<void()>& fn) const {
-    bool joined = false;
-    std::thread t([&] {
-      joined = ::setns(fd_.get(), CLONE_NEWNET) == 0;
-      if (joined) fn();
-    });
-    t.join();
-    return joined;
-  }
-
-  int socket(int domain, int type) const {
-    int fd = -1;
-    in_ns([&] { fd = ::socket(domain, type | SOCK_CLOEXEC, 0); });
-    return fd;
-  }
-
- private:
-  explicit NetNs(std::string name) : name_(std::move(name)) {}
-  static Result<test::ProcessResult> run(const std::vector<std::string>& argv) {
-    test::ProcessOptions options;
-    options.argv = argv;
-    options.timeout = 10s;
-    return test::run_process(options);
-  }
-
-  std::string name_;
-  UniqueFd fd_;
-};
-
 struct TapTest : ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0 || ::access("/dev/net/tun", R_OK | W_OK) != 0)
       GTEST_SKIP() << "needs root and /dev/net/tun (TAPs are made in a private netns)";
     if (!test::find_program("ip")) GTEST_SKIP() << "needs iproute2's ip";
-    std::string why;
-    ns = NetNs::create(&why);
-    ASSERT_TRUE(ns) << why;
+    auto made = test::NetNamespace::create("ign-test");
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    ns = std::move(*made);
   }
 
   Result<Tap> open_in_ns(const std::string& name) {
@@ -112,7 +48,8 @@ struct TapTest : ::testing::Test {
 
   // ETHTOOL_G* for `ifname` inside the namespace: 1 on, 0 off, -1 error.
   int ethtool_get(const std::string& ifname, uint32_t cmd) {
-    UniqueFd sock(ns->socket(AF_INET, SOCK_DGRAM));
+    UniqueFd sock;
+    ns->in_ns([&] { sock.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)); });
     ethtool_value value{.cmd = cmd, .data = 0};
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
@@ -121,7 +58,7 @@ struct TapTest : ::testing::Test {
     return value.data ? 1 : 0;
   }
 
-  std::unique_ptr<NetNs> ns;
+  std::unique_ptr<test::NetNamespace> ns;
 };
 
 TEST_F(TapTest, OpensANonBlockingTapWithTwelveByteVnetHeaders) {

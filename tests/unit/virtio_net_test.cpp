@@ -9,7 +9,6 @@
 #include <linux/if.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -21,12 +20,12 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "devices/virtio/mmio_transport.hpp"
 #include "devices/virtio/net/net.hpp"
+#include "support/net_peer.hpp"
 #include "support/process.hpp"
 #include "support/virtio_driver.hpp"
 
@@ -45,59 +44,6 @@ constexpr std::array<uint8_t, 6> kGuestMac = {2, 0, 0, 0, 0, 2};
 constexpr std::array<uint8_t, 6> kHostMac = {2, 0, 0, 0, 0, 1};
 constexpr uint32_t kGuestIp = 0x0a000002, kHostIp = 0x0a000001;
 constexpr uint16_t kGuestPort = 5555, kEchoPort = 7777;
-
-// A network namespace for this test process, deleted when the test ends (pass or fail).
-class NetNs {
- public:
-  static std::unique_ptr<NetNs> create(std::string* why) {
-    std::string name = "ign-test-" + std::to_string(::getpid());
-    (void)run({"ip", "netns", "del", name});  // left by a crashed run with the same pid
-    auto added = run({"ip", "netns", "add", name});
-    if (!added.ok() || !added->exited_ok()) {
-      *why = "ip netns add failed: " + (added.ok() ? added->output : added.error().message);
-      return nullptr;
-    }
-    std::unique_ptr<NetNs> ns(new NetNs(name));
-    ns->fd_.reset(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns->fd_.valid()) {
-      *why = "open /run/netns/" + name + ": " + errno_string();
-      return nullptr;
-    }
-    return ns;
-  }
-  ~NetNs() { (void)run({"ip", "netns", "del", name_}); }
-
-  ::testing::AssertionResult ip(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"ip", "-n", name_});
-    auto r = run(args);
-    if (r.ok() && r->exited_ok()) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure()
-           << "ip " << args[3] << "...: " << (r.ok() ? r->output : r.error().message);
-  }
-
-  // Runs `fn` on a thread inside the namespace: TAPs and sockets made there belong to it.
-  bool in_ns(const std::function<void()>& fn) const {
-    bool joined = false;
-    std::thread t([&] {
-      joined = ::setns(fd_.get(), CLONE_NEWNET) == 0;
-      if (joined) fn();
-    });
-    t.join();
-    return joined;
-  }
-
- private:
-  explicit NetNs(std::string name) : name_(std::move(name)) {}
-  static Result<test::ProcessResult> run(const std::vector<std::string>& argv) {
-    test::ProcessOptions options;
-    options.argv = argv;
-    options.timeout = 10s;
-    return test::run_process(options);
-  }
-
-  std::string name_;
-  UniqueFd fd_;
-};
 
 // The event loop as the device sees it: its own epoll, pumped by the test.
 class TestLoop final : public EventRegistrar {
@@ -234,9 +180,9 @@ struct NetTest : ::testing::Test {
     if (::geteuid() != 0 || ::access("/dev/net/tun", R_OK | W_OK) != 0)
       GTEST_SKIP() << "needs root and /dev/net/tun (the TAP is made in a private netns)";
     if (!test::find_program("ip")) GTEST_SKIP() << "needs iproute2's ip";
-    std::string why;
-    ns = NetNs::create(&why);
-    ASSERT_TRUE(ns) << why;
+    auto made = test::NetNamespace::create("ign-test");
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    ns = std::move(*made);
     auto mem = GuestMemory::create_anonymous({{0, kRam}});
     ASSERT_TRUE(mem.ok());
     memory = std::make_unique<GuestMemory>(std::move(mem).value());
@@ -255,12 +201,7 @@ struct NetTest : ::testing::Test {
   void make_device(const config::NetworkInterface& cfg = default_config()) {
     std::optional<Result<Tap>> tap;
     ASSERT_TRUE(ns->in_ns([&] {
-      // No IPv6 chatter (router solicitations, MLD) on the wire.
-      int fd = ::open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        (void)!::write(fd, "1", 1);
-        ::close(fd);
-      }
+      test::quiet_ipv6();
       tap.emplace(Tap::open(cfg.host_dev_name));
       echo.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
       ethtool_sock.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -402,7 +343,7 @@ struct NetTest : ::testing::Test {
     return ::read(irq_probe.get(), &n, sizeof(n)) == sizeof(n) ? n : 0;
   }
 
-  std::unique_ptr<NetNs> ns;  // first in, last out: outlives the TAP and sockets
+  std::unique_ptr<test::NetNamespace> ns;  // first in, last out: outlives the TAP and sockets
   std::unique_ptr<GuestMemory> memory;
   UniqueFd echo, ethtool_sock, irq_probe;
   TestLoop loop;

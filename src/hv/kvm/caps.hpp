@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace ignition::hv::kvm {
 
@@ -15,6 +16,11 @@ struct KvmCaps {
   // Bytes of the XSAVE area KVM_GET_XSAVE2 fills (KVM_CAP_XSAVE2, asked per VM); 0 when
   // the host only has the 4 KiB KVM_GET_XSAVE.
   size_t xsave2_size = 0;
+  // Dirty ring: the KVM_ENABLE_CAP to use (KVM_CAP_DIRTY_LOG_RING_ACQ_REL when the host has
+  // it, else KVM_CAP_DIRTY_LOG_RING) and entries per vCPU; 0 entries means the bitmap. Per
+  // VM, 0 also when enabling the ring failed.
+  uint32_t dirty_ring_cap = 0;
+  uint32_t dirty_ring_entries = 0;
 };
 
 }  // namespace ignition::hv::kvm

@@ -3,6 +3,8 @@
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
+
 #include "hv/hypervisor.hpp"
 #include "hv/kvm/flex_arrays.hpp"
 #include "hv/kvm/kvm_vm.hpp"
@@ -66,7 +68,7 @@ bool has_cap(int fd, int cap) {
 }  // namespace
 }  // namespace kvm
 
-Result<std::unique_ptr<Hypervisor>> open_hypervisor() {
+Result<std::unique_ptr<Hypervisor>> open_hypervisor(const HypervisorOptions& options) {
   UniqueFd fd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return err("cannot open /dev/kvm: {}", errno_string());
   int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
@@ -86,6 +88,19 @@ Result<std::unique_ptr<Hypervisor>> open_hypervisor() {
   caps.sync_state = sync > 0 && (sync & kSyncState) == kSyncState;
   caps.exit_on_emulation_failure = kvm::has_cap(fd.get(), KVM_CAP_EXIT_ON_EMULATION_FAILURE);
   caps.tsc_control = kvm::has_cap(fd.get(), KVM_CAP_TSC_CONTROL);
+  // The dirty ring reports each written page once, straight from the vCPU that wrote it,
+  // so a harvest costs what was written rather than a walk of every slot's bitmap.
+  uint32_t entries = options.dirty_ring_entries;
+  if (entries != 0 && (entries & (entries - 1)) != 0)
+    return err("dirty ring size {} is not a power of two", entries);
+  for (int cap : {KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING}) {
+    int max_bytes = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, cap);
+    if (max_bytes <= 0 || entries == 0) continue;
+    caps.dirty_ring_cap = static_cast<uint32_t>(cap);
+    caps.dirty_ring_entries =
+        std::min<uint32_t>(entries, static_cast<uint32_t>(max_bytes) / sizeof(kvm_dirty_gfn));
+    break;
+  }
   return std::unique_ptr<Hypervisor>(new kvm::KvmHypervisor(std::move(fd), caps));
 }
 

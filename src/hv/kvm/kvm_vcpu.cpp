@@ -96,30 +96,50 @@ constexpr size_t kMaxMsrsPerCall = 255;
 
 }  // namespace
 
-Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(int vm_fd, uint32_t id, const KvmCaps& caps) {
+Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(int vm_fd, uint32_t id, const KvmCaps& caps,
+                                                 std::shared_ptr<DirtyLog> dirty_log) {
   UniqueFd fd(::ioctl(vm_fd, KVM_CREATE_VCPU, static_cast<unsigned long>(id)));
   if (!fd.valid()) return err("KVM_CREATE_VCPU {}: {}", id, errno_string());
   void* run = ::mmap(nullptr, caps.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (run == MAP_FAILED) return err("mmap kvm_run for vCPU {}: {}", id, errno_string());
   auto* kvm_run_page = static_cast<kvm_run*>(run);
   if (caps.sync_regs) kvm_run_page->kvm_valid_regs = KVM_SYNC_X86_REGS;
-  return std::unique_ptr<KvmVcpu>(new KvmVcpu(std::move(fd), id, kvm_run_page, caps));
+  std::unique_ptr<KvmVcpu> vcpu(new KvmVcpu(std::move(fd), id, kvm_run_page, caps));
+  if (dirty_log->ring_entries()) {
+    IGN_ASSIGN_OR_RETURN(vcpu->dirty_ring_,
+                         DirtyRing::map(vcpu->fd_.get(), dirty_log->ring_entries()));
+    dirty_log->add_ring(vcpu->dirty_ring_.get());
+  }
+  vcpu->dirty_log_ = std::move(dirty_log);
+  return vcpu;
 }
 
 KvmVcpu::~KvmVcpu() {
+  if (dirty_ring_) dirty_log_->remove_ring(dirty_ring_.get());
   ::munmap(run_, run_size_);
 }
 
 Result<Exit> KvmVcpu::run() {
-  if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
-    if (errno == EINTR || errno == EAGAIN) {
-      run_->immediate_exit = 0;
-      return Exit{Interrupted{}};
+  int empty_drains = 0;
+  for (;;) {
+    if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        run_->immediate_exit = 0;
+        return Exit{Interrupted{}};
+      }
+      return err("KVM_RUN on vCPU {}: {}", id_, errno_string());
     }
-    return err("KVM_RUN on vCPU {}: {}", id_, errno_string());
+    synced_regs_valid_ = sync_regs_;
+    // A full ring is the backend's business: drain it here, on this vCPU's thread, into the
+    // VM's log (where the next collect_dirty() finds the pages) and go back in.
+    if (run_->exit_reason != KVM_EXIT_DIRTY_RING_FULL || !dirty_ring_) return decode_exit();
+    IGN_ASSIGN_OR_RETURN(uint32_t taken, dirty_log_->drain(*dirty_ring_));
+    // Full twice with nothing to take: KVM overran the ring (it warns in its log), pages are
+    // lost, and running on would spin here forever.
+    if (taken == 0 && empty_drains++ > 0)
+      return Exit{Fatal{"KVM_EXIT_DIRTY_RING_FULL with an empty dirty ring: KVM overran it"}};
+    if (taken) empty_drains = 0;
   }
-  synced_regs_valid_ = sync_regs_;
-  return decode_exit();
 }
 
 Exit KvmVcpu::decode_exit() {

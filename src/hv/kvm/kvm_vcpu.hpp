@@ -8,12 +8,14 @@
 #include "base/fd.hpp"
 #include "hv/hypervisor.hpp"
 #include "hv/kvm/caps.hpp"
+#include "hv/kvm/dirty_log.hpp"
 
 namespace ignition::hv::kvm {
 
 class KvmVcpu final : public Vcpu {
  public:
-  static Result<std::unique_ptr<KvmVcpu>> create(int vm_fd, uint32_t id, const KvmCaps& caps);
+  static Result<std::unique_ptr<KvmVcpu>> create(int vm_fd, uint32_t id, const KvmCaps& caps,
+                                                 std::shared_ptr<DirtyLog> dirty_log);
   ~KvmVcpu() override;
 
   uint32_t id() const override { return id_; }
@@ -83,6 +85,9 @@ class KvmVcpu final : public Vcpu {
   // True when run_->s.regs holds the current registers (after an exit, or a set_regs
   // that KVM will apply on the next entry).
   bool synced_regs_valid_ = false;
+  // This vCPU's dirty ring (null with the bitmap), registered with the VM's log.
+  std::shared_ptr<DirtyLog> dirty_log_;
+  std::unique_ptr<DirtyRing> dirty_ring_;
 };
 
 }  // namespace ignition::hv::kvm

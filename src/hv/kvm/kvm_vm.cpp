@@ -34,7 +34,16 @@ Result<std::unique_ptr<KvmVm>> KvmVm::create(int kvm_fd, const KvmCaps& caps) {
   // Asked of the VM, not /dev/kvm: the size covers the XSAVE features this VM may use.
   int xsave2 = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
   vm_caps.xsave2_size = xsave2 > 0 ? static_cast<size_t>(xsave2) : 0;
-  return std::unique_ptr<KvmVm>(new KvmVm(std::move(fd), vm_caps));
+  if (vm_caps.dirty_ring_entries) {
+    // Only possible before the first vCPU, and free until a slot logs dirty pages; dirty
+    // tracking may be switched on long after (at a checkpoint), so it is done for every VM.
+    kvm_enable_cap cap{};
+    cap.cap = vm_caps.dirty_ring_cap;
+    cap.args[0] = uint64_t{vm_caps.dirty_ring_entries} * sizeof(kvm_dirty_gfn);
+    if (::ioctl(fd.get(), KVM_ENABLE_CAP, &cap) < 0) vm_caps.dirty_ring_entries = 0;
+  }
+  IGN_ASSIGN_OR_RETURN(auto dirty_log, DirtyLog::create(fd.get(), vm_caps.dirty_ring_entries));
+  return std::unique_ptr<KvmVm>(new KvmVm(std::move(fd), vm_caps, std::move(dirty_log)));
 }
 
 Result<void> KvmVm::map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
@@ -47,6 +56,7 @@ Result<void> KvmVm::map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void*
   region.userspace_addr = reinterpret_cast<uint64_t>(host);
   if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
     return err("KVM_SET_USER_MEMORY_REGION slot {} at {:#x}: {}", slot, gpa, errno_string());
+  dirty_log_->track_slot(slot, log_dirty ? size / 4096 : 0);
   return {};
 }
 
@@ -55,6 +65,7 @@ Result<void> KvmVm::unmap_memory(uint32_t slot) {
   region.slot = slot;  // size 0 deletes the slot
   if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
     return err("deleting memory slot {}: {}", slot, errno_string());
+  dirty_log_->track_slot(slot, 0);
   return {};
 }
 
@@ -102,13 +113,8 @@ Result<void> KvmVm::register_ioeventfd(int eventfd, uint64_t addr, uint32_t len,
   return {};
 }
 
-Result<void> KvmVm::get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) {
-  kvm_dirty_log log{};
-  log.slot = slot;
-  log.dirty_bitmap = bitmap.data();
-  if (::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) < 0)
-    return err("KVM_GET_DIRTY_LOG slot {}: {}", slot, errno_string());
-  return {};
+Result<void> KvmVm::collect_dirty(DirtySink sink) {
+  return dirty_log_->collect(sink);
 }
 
 Result<uint64_t> KvmVm::get_clock() {
@@ -127,7 +133,7 @@ Result<void> KvmVm::set_clock(uint64_t ns) {
 }
 
 Result<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(uint32_t id) {
-  IGN_ASSIGN_OR_RETURN(auto vcpu, KvmVcpu::create(fd_.get(), id, caps_));
+  IGN_ASSIGN_OR_RETURN(auto vcpu, KvmVcpu::create(fd_.get(), id, caps_, dirty_log_));
   return std::unique_ptr<Vcpu>(std::move(vcpu));
 }
 

@@ -5,6 +5,7 @@
 #include "base/fd.hpp"
 #include "hv/hypervisor.hpp"
 #include "hv/kvm/caps.hpp"
+#include "hv/kvm/dirty_log.hpp"
 
 namespace ignition::hv::kvm {
 
@@ -20,7 +21,8 @@ class KvmVm final : public Vm {
   Result<void> register_irqfd(int eventfd, uint32_t gsi) override;
   Result<void> register_ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio,
                                   std::optional<uint64_t> datamatch) override;
-  Result<void> get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) override;
+  Result<void> collect_dirty(DirtySink sink) override;
+  DirtyLogMode dirty_log_mode() const override { return dirty_log_->mode(); }
   Result<uint64_t> get_clock() override;
   Result<void> set_clock(uint64_t ns) override;
   Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) override;
@@ -32,12 +34,14 @@ class KvmVm final : public Vm {
   Result<void> set_clock_state(const ClockState& clock, ClockRestore mode) override;
 
  private:
-  KvmVm(UniqueFd fd, const KvmCaps& caps) : fd_(std::move(fd)), caps_(caps) {}
+  KvmVm(UniqueFd fd, const KvmCaps& caps, std::shared_ptr<DirtyLog> dirty_log)
+      : fd_(std::move(fd)), caps_(caps), dirty_log_(std::move(dirty_log)) {}
   Result<std::vector<uint8_t>> get_irqchip(uint32_t chip_id);
   Result<void> set_irqchip(uint32_t chip_id, const std::vector<uint8_t>& chip);
 
   UniqueFd fd_;
   KvmCaps caps_;
+  std::shared_ptr<DirtyLog> dirty_log_;
 };
 
 }  // namespace ignition::hv::kvm

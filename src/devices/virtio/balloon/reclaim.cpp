@@ -43,9 +43,14 @@ Result<void> discard_guest_ram(GuestMemory& mem, uint64_t gpa, uint64_t len) {
   if (gpa % kPageSize != 0 || len % kPageSize != 0)
     return err("range {:#x}+{:#x} is not page-aligned", gpa, len);
   IGN_ASSIGN_OR_RETURN(auto pieces, split(mem, gpa, len));
-  struct stat st {};
-  if (::fstat(mem.fd(), &st) != 0) return err("fstat guest memory: {}", errno_string());
-  bool punch = st.st_nlink == 0;
+  // Private anonymous RAM (a Uffd restore) has no file: madvise alone frees it, and the
+  // page-fault handler hears of it (a remove event).
+  bool punch = false;
+  if (mem.fd() >= 0) {
+    struct stat st {};
+    if (::fstat(mem.fd(), &st) != 0) return err("fstat guest memory: {}", errno_string());
+    punch = st.st_nlink == 0;
+  }
   for (const Piece& p : pieces) {
     if (punch) {
       off_t file_offset = static_cast<off_t>(p.region->file_offset + p.offset);

@@ -606,8 +606,12 @@ def main():
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
     if not os.path.isfile(args.spec):
-        print(f"conformance: the spec {args.spec} is missing", file=sys.stderr)
-        return 1
+        # The spec is the developers' reference copy beside the repository, not part of it
+        # (it is Firecracker's file); CTest reports this exit code as "skipped", not passed.
+        print(f"conformance: SKIPPED: the spec {args.spec} is missing "
+              "(configure with -DIGNITION_API_SPEC=/path/to/firecracker-api.yaml)",
+              file=sys.stderr)
+        return 77
     temporary = args.work_dir is None
     if temporary:
         # Short: the API sockets live here and sun_path holds 108 bytes.

@@ -509,8 +509,8 @@ TEST(AcpiTablesDsdt, VmGenIdAndItsEventDevice) {
   // Without the option there is no such device.
   GuestMemory plain = make_memory();
   ASSERT_TRUE(write_acpi_tables(plain, {2, virtio_slots(2)}).ok());
-  auto tables = walk_tables(plain, kRsdpAddr);  // kept: the DSDT's bytes live in it
-  const Bytes& bytes = tables["DSDT"].bytes;
+  auto plain_tables = walk_tables(plain, kRsdpAddr);  // kept: the DSDT's bytes live in it
+  const Bytes& bytes = plain_tables["DSDT"].bytes;
   const std::string text(bytes.begin(), bytes.end());
   EXPECT_EQ(text.find("VGEN"), std::string::npos);
   EXPECT_EQ(text.find("ACPI0013"), std::string::npos);

@@ -53,7 +53,7 @@ inline constexpr uint32_t kVmGenIdIrq = kIoapicPins - 1;
 // Legacy port I/O.
 inline constexpr uint16_t kSerialCom1Port = 0x3f8;
 inline constexpr uint32_t kSerialCom1Irq = 4;
-inline constexpr uint32_t kI8042Irq = 1;  // keyboard (Ctrl+Alt+Del from the API)
+inline constexpr uint32_t kI8042Irq = 1;           // keyboard (Ctrl+Alt+Del from the API)
 inline constexpr uint16_t kI8042Port = 0x60;       // data 0x60, command/status 0x64
 inline constexpr uint16_t kAcpiSleepPort = 0x3c0;  // FADT sleep control/status register
 // The checkpoint/reset port (only with MachineIo::reset_port): a cooperating guest asks for

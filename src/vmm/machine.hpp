@@ -103,8 +103,7 @@ class Machine {
   // an image of RAM) and starts tracking the pages written from here on.
   Result<void> checkpoint();
   // On the event-loop thread, while paused: rolls the VM back to the last checkpoint,
-  // copying back only the pages written since (by the guest or by devices). Allocates
-  // nothing on the way.
+  // copying back only the pages written since (by the guest or by devices).
   Result<ResetStats> reset_to_checkpoint();
   bool has_checkpoint() const { return checkpoint_ != nullptr; }
   // Resets done through the reset port, with their timings (the first kMaxResetSamples).

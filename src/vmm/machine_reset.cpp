@@ -1,7 +1,7 @@
 // Dirty-page tracking, in-process checkpoints and resets. A reset copies back only the
 // pages written since the checkpoint (KVM's dirty log for the guest's writes, GuestMemory's
 // for the devices'), then loads the saved vCPU, chip and device state into the same
-// objects: no new VM, no new threads, no allocation.
+// objects: no new VM, no new threads, no new mappings.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>

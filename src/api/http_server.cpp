@@ -2,9 +2,6 @@
 // thread's io_context. Beast parses HTTP; this file only maps it to ApiRequest/ApiResponse.
 #include "api/http_server.hpp"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -22,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/fd.hpp"
+#include "base/unix_listener.hpp"
 
 namespace ignition::api {
 
@@ -31,48 +29,6 @@ using boost::system::error_code;
 using Socket = asio::local::stream_protocol::socket;
 
 namespace {
-
-Result<sockaddr_un> unix_address(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return err("API socket path '{}' must be 1 to {} bytes", path, sizeof(addr.sun_path) - 1);
-  }
-  path.copy(addr.sun_path, path.size());
-  return addr;
-}
-
-// A socket file left by a process that died is replaced; one that still answers is not.
-Result<void> remove_stale_socket(const std::string& path, const sockaddr_un& addr) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return {};
-    return err("API socket {}: {}", path, errno_string());
-  }
-  if (!S_ISSOCK(st.st_mode)) return err("API socket {}: the path exists and is not a socket", path);
-  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!probe.valid()) return err("socket: {}", errno_string());
-  if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
-    return err("API socket {}: another process is serving it (address in use)", path);
-  }
-  if (errno != ECONNREFUSED) return err("API socket {}: {}", path, errno_string());
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return err("API socket {}: removing the stale socket: {}", path, errno_string());
-  }
-  return {};
-}
-
-Result<UniqueFd> listen_unix(const std::string& path) {
-  IGN_ASSIGN_OR_RETURN(sockaddr_un addr, unix_address(path));
-  IGN_TRY(remove_stale_socket(path, addr));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.valid()) return err("socket: {}", errno_string());
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return err("API socket {}: bind: {}", path, errno_string());
-  }
-  if (::listen(fd.get(), 64) != 0) return err("API socket {}: listen: {}", path, errno_string());
-  return fd;
-}
 
 Method to_method(http::verb v) {
   switch (v) {
@@ -104,12 +60,13 @@ class Session;
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(std::string p, HttpHandler h, HttpServerOptions o)
-      : path(std::move(p)), handler(std::move(h)), options(o) {}
+  Impl(UnixListener l, HttpHandler h, HttpServerOptions o)
+      : listener(std::move(l)), path(listener->path()), handler(std::move(h)), options(o) {}
 
   void accept();
   void close_all();
 
+  std::optional<UnixListener> listener;  // owns the socket's path; the acceptor owns its fd
   std::string path;
   HttpHandler handler;
   HttpServerOptions options;
@@ -281,14 +238,13 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& socket_path,
                                                       HttpHandler handler,
                                                       HttpServerOptions options) {
-  IGN_ASSIGN_OR_RETURN(UniqueFd fd, listen_unix(socket_path));
-  auto impl = std::make_unique<Impl>(socket_path, std::move(handler), options);
+  auto listener = UnixListener::listen(socket_path, {.backlog = 64, .nonblocking = true});
+  if (!listener.ok()) return context(listener.error(), "API socket");
+  UniqueFd fd = listener->release_fd();
+  auto impl = std::make_unique<Impl>(std::move(*listener), std::move(handler), options);
   error_code ec;
   impl->acceptor.assign(asio::local::stream_protocol(), fd.get(), ec);
-  if (ec) {
-    ::unlink(socket_path.c_str());
-    return err("API socket {}: {}", socket_path, ec.message());
-  }
+  if (ec) return err("API socket {}: {}", socket_path, ec.message());
   fd.release();  // the acceptor owns it now
   impl->accept();
   Impl* raw = impl.get();
@@ -306,7 +262,7 @@ void HttpServer::stop() {
   Impl* raw = impl_.get();
   asio::post(impl_->ioc, [raw] { raw->close_all(); });
   impl_->thread.join();
-  ::unlink(impl_->path.c_str());
+  impl_->listener.reset();
 }
 
 const std::string& HttpServer::socket_path() const {

@@ -1,14 +1,13 @@
 #include "cli/uffd_handler.hpp"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "base/fd.hpp"
 #include "base/result.hpp"
+#include "base/unix_listener.hpp"
 #include "memory/uffd.hpp"
 #include "memory/uffd_pager.hpp"
 
@@ -16,39 +15,22 @@ namespace ignition::cli {
 
 namespace {
 
-Result<UniqueFd> listen_at(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    return err("socket path '{}' must be 1 to {} bytes", path, sizeof(addr.sun_path) - 1);
-  path.copy(addr.sun_path, path.size());
-  // A socket left by an earlier handler would make bind fail; anything else stays.
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return err("socket: {}", errno_string());
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    return err("bind {}: {}", path, errno_string());
-  if (::listen(fd.get(), 1) != 0) return err("listen {}: {}", path, errno_string());
-  return fd;
+// One VMM per handler, as in Firecracker: the socket goes once it has connected.
+Result<UniqueFd> accept_one_vmm(const std::string& socket_path) {
+  IGN_ASSIGN_OR_RETURN(auto listener, UnixListener::listen(socket_path, {.backlog = 1}));
+  std::printf("uffd-handler: listening on %s\n", socket_path.c_str());
+  std::fflush(stdout);
+  for (;;) {
+    IGN_ASSIGN_OR_RETURN(std::optional<UniqueFd> vmm, listener.accept());
+    if (vmm) return std::move(*vmm);
+  }
 }
 
 Result<UffdPager::Stats> serve(const std::string& socket_path, const std::string& memory_path) {
   // Refuse a missing file before a VMM comes to depend on us.
   if (::access(memory_path.c_str(), R_OK) != 0)
     return err("memory file {}: {}", memory_path, errno_string());
-  IGN_ASSIGN_OR_RETURN(auto listener, listen_at(socket_path));
-  std::printf("uffd-handler: listening on %s\n", socket_path.c_str());
-  std::fflush(stdout);
-  UniqueFd vmm;
-  do {
-    vmm.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  } while (!vmm.valid() && errno == EINTR);
-  if (!vmm.valid()) return err("accept on {}: {}", socket_path, errno_string());
-  // One VMM per handler, as in Firecracker: nobody else may connect now.
-  listener.reset();
-  ::unlink(socket_path.c_str());
-
+  IGN_ASSIGN_OR_RETURN(UniqueFd vmm, accept_one_vmm(socket_path));
   IGN_ASSIGN_OR_RETURN(auto handshake, receive_uffd_handshake(vmm.get()));
   uint64_t bytes = 0;
   for (const auto& m : handshake.mappings) bytes += m.size;

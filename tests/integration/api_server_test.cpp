@@ -569,7 +569,7 @@ TEST(ApiSocketFile, StaleSocketIsReplacedLiveOneAndOtherFilesAreNot) {
   std::string file = temp_file("regular", "keep me");
   auto on_file = HttpServer::start(file, handler);
   ASSERT_FALSE(on_file.ok());
-  EXPECT_NE(on_file.error().message.find("not a socket"), std::string::npos);
+  EXPECT_NE(on_file.error().message.find("not a Unix socket"), std::string::npos);
   std::ifstream in(file);
   std::string content;
   std::getline(in, content);

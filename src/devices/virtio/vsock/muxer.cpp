@@ -50,7 +50,8 @@ Result<std::unique_ptr<Muxer>> Muxer::create(uint64_t guest_cid, const std::stri
                                              const Limits& limits) {
   if (limits.conn_buffer == 0 || limits.max_connections == 0)
     return err("vsock: connection buffer and connection limit must be positive");
-  IGN_ASSIGN_OR_RETURN(UdsListener listener, UdsListener::bind(uds_path));
+  IGN_ASSIGN_OR_RETURN(UnixListener listener,
+                       UnixListener::listen(uds_path, {.backlog = 128, .nonblocking = true}));
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll.valid()) return err("vsock: epoll_create1: {}", errno_string());
   UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
@@ -225,7 +226,7 @@ void Muxer::open_guest_connection(const PacketHeader& request) {
                   conns_.size());
     return queue_rst(key);
   }
-  auto stream = connect_uds(fmt::format("{}_{}", uds_path_, request.dst_port));
+  auto stream = connect_unix(fmt::format("{}_{}", uds_path_, request.dst_port), true);
   if (!stream.ok()) {
     spdlog::debug("vsock: guest connection to port {}: {}", key.local_port, stream.error().message);
     return queue_rst(key);

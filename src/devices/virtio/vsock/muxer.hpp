@@ -21,10 +21,10 @@
 
 #include "base/fd.hpp"
 #include "base/result.hpp"
+#include "base/unix_listener.hpp"
 #include "devices/virtio/vsock/connection.hpp"
 #include "devices/virtio/vsock/limits.hpp"
 #include "devices/virtio/vsock/packet.hpp"
-#include "devices/virtio/vsock/uds.hpp"
 
 namespace ignition::devices::virtio::vsock {
 
@@ -36,7 +36,7 @@ struct ConnKey {
 
 class Muxer {
  public:
-  // Binds the listener at `uds_path` (see UdsListener::bind).
+  // Binds the listener at `uds_path` (see UnixListener::listen).
   static Result<std::unique_ptr<Muxer>> create(uint64_t guest_cid, const std::string& uds_path,
                                                const Limits& limits);
   ~Muxer();
@@ -80,7 +80,7 @@ class Muxer {
     std::string line;  // "CONNECT <port>" as received so far
   };
 
-  Muxer(uint64_t guest_cid, std::string uds_path, const Limits& limits, UdsListener listener,
+  Muxer(uint64_t guest_cid, std::string uds_path, const Limits& limits, UnixListener listener,
         UniqueFd epoll, UniqueFd timer)
       : guest_cid_(guest_cid),
         uds_path_(std::move(uds_path)),
@@ -109,7 +109,7 @@ class Muxer {
   uint64_t guest_cid_;
   std::string uds_path_;
   Limits limits_;
-  UdsListener listener_;
+  UnixListener listener_;
   UniqueFd epoll_;
   UniqueFd timer_;  // fires at the earliest connection deadline
   bool listening_ = false;

@@ -116,6 +116,8 @@ VmRestorer machine_restorer(const vmm::MachineIo& io) {
         for (const auto& o : params.network_overrides)
           options.network_overrides.emplace_back(o.iface_id, o.host_dev_name);
         options.track_dirty_pages = params.track_dirty_pages;
+        if (params.vsock_override) options.vsock_uds_path = params.vsock_override->uds_path;
+        if (params.clock_realtime) options.clock = hv::ClockRestore::AdvanceByWallClock;
         IGN_ASSIGN_OR_RETURN(auto machine, vmm::Machine::restore(paths, io, options));
         RestoredVm restored{nullptr, machine->config()};
         bool paused = !params.resume_vm;

@@ -372,8 +372,6 @@ Result<void> VmmController::load_snapshot(const config::SnapshotLoadParams& para
         "boot-specific resources.");
   }
   if (!options_.restorer) return not_yet("loading a snapshot in this process");
-  if (params.vsock_override) return not_yet("vsock_override in a snapshot load");
-  if (params.clock_realtime) return not_yet("clock_realtime in a snapshot load");
   if (params.huge_pages != config::SnapshotHugePages::kSnapshot &&
       params.huge_pages != config::SnapshotHugePages::kNone) {
     return not_yet("huge pages for a restored microVM");

@@ -7,8 +7,8 @@
 
 namespace ignition::hv {
 
-// kvmclock: guest time in ns and, when the host's clocksource allows, the host wall-clock
-// and TSC at the instant it was read (flags say which are valid).
+// kvmclock: guest time in ns, the host wall-clock time it goes with, and, when the host's
+// clocksource allows, the host TSC at the instant it was read (flags say which are valid).
 struct ClockState {
   uint64_t ns = 0;
   uint32_t flags = 0;
@@ -19,14 +19,17 @@ struct ClockState {
 inline constexpr uint32_t kClockTscStable = 2;
 inline constexpr uint32_t kClockRealtime = 4;
 inline constexpr uint32_t kClockHostTsc = 8;
+// Not KVM's: realtime_ns was read by the VMM right after the clock, because KVM pairs the two
+// only when the host's clocksource is the TSC. Good to a few microseconds.
+inline constexpr uint32_t kClockRealtimeSampled = 1u << 16;
 
 // How Vm::restore_state() sets the guest clock.
 enum class ClockRestore {
   // Guest time resumes where it was saved, as if the VM had never stopped. What clones and
   // rollback want: every restore of a snapshot sees the same clock.
   Continue,
-  // Guest time moves on by the wall-clock time since the save (needs kClockRealtime in the
-  // saved state).
+  // Guest time moves on by the wall-clock time since the save (Firecracker's
+  // `clock_realtime`; needs kClockRealtime or kClockRealtimeSampled in the saved state).
   AdvanceByWallClock,
 };
 

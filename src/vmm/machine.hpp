@@ -56,10 +56,13 @@ struct RestoreOptions {
   // snapshot's machine-config says.
   bool track_dirty_pages = false;
   // A clone's own resources: drive_id -> backing file, iface_id -> guest MAC, the vsock
-  // device's Unix socket.
+  // device's Unix socket (also snapshot/load `vsock_override`).
   std::vector<std::pair<std::string, std::string>> drive_overrides;
   std::vector<std::pair<std::string, config::MacAddress>> mac_overrides;
   std::optional<std::string> vsock_uds_path;
+  // Continue: guest time resumes where it was saved (every clone sees the same clock).
+  // AdvanceByWallClock: it moves on by the time since the snapshot (`clock_realtime`).
+  hv::ClockRestore clock = hv::ClockRestore::Continue;
 };
 
 struct MachineIo {

@@ -183,7 +183,7 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
     auto restored = m->vcpus_[id]->restore_state(vcpu_states[id]);
     if (!restored.ok()) return context(restored.error(), fmt::format("restoring vCPU {}", id));
   }
-  IGN_TRY(m->vm_->restore_state(vm_state));
+  IGN_TRY(m->vm_->restore_state(vm_state, options.clock));
   // The guest re-reads the VMGenID (written by setup_devices) once the irqchip is back.
   m->vmgenid_->notify();
   // Interrupts raised from here on reach a restored irqchip.

@@ -343,6 +343,81 @@ TEST_F(ApiSnapshotTest, SnapshotInOneProcessContinuesInAnother) {
   EXPECT_EQ(c_report.info("echo"), "from-c");
 }
 
+// snapshot/load's vsock_override puts the restored vsock device's socket at another path, and
+// clock_realtime moves the guest's kvmclock on by the time since the snapshot (without it,
+// guest time resumes where it was saved). The guest reports the kvmclock it reads.
+TEST_F(ApiSnapshotTest, LoadOverridesTheVsockSocketAndCanAdvanceTheClock) {
+  std::string sock_a = path("a.sock"), sock_b = path("b.sock"), sock_c = path("c.sock");
+  std::string vsock_a = path("vsock-a"), vsock_c = path("vsock-c");
+  std::string state = path("state"), memory = path("memory");
+  {
+    Ignition a(sock_a);
+    ASSERT_TRUE(wait_for_socket(sock_a)) << a.output();
+    ASSERT_EQ(
+        api(sock_a, "PUT", "/boot-source",
+            json{{"kernel_image_path", guest_image("ignition-test.elf")}, {"boot_args", kBootArgs}})
+            .status,
+        204);
+    ASSERT_EQ(api(sock_a, "PUT", "/vsock", json{{"guest_cid", 3}, {"uds_path", vsock_a}}).status,
+              204);
+    ASSERT_EQ(api(sock_a, "PUT", "/actions", json{{"action_type", "InstanceStart"}}).status, 204);
+    ASSERT_TRUE(a.wait_for(IGN_LINE_INFO " " IGN_INFO_ECHO_READY)) << a.output();
+    ASSERT_EQ(api(sock_a, "PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
+    auto created =
+        api(sock_a, "PUT", "/snapshot/create",
+            json{{"snapshot_type", "Full"}, {"snapshot_path", state}, {"mem_file_path", memory}});
+    ASSERT_EQ(created.status, 204) << created.body;
+  }  // killed: its vsock socket is left behind, stale
+  auto snapshot_taken = std::chrono::steady_clock::now();
+
+  auto run_restored = [&](Ignition& vm, const std::string& sock, const json& load) {
+    auto loaded = api(sock, "PUT", "/snapshot/load", load);
+    EXPECT_EQ(loaded.status, 204) << loaded.body << "\n" << vm.output();
+    EXPECT_TRUE(vm.type("go\n"));
+    auto status = vm.wait_exit();
+    EXPECT_TRUE(status.has_value() && *status == 0) << vm.output();
+    auto report = parse_guest_report(vm.output());
+    EXPECT_EQ(report.boots, 0) << vm.output();
+    EXPECT_TRUE(report.ended && report.fails.empty()) << vm.output();
+    EXPECT_TRUE(report.passed(IGN_TEST_KVMCLOCK)) << vm.output();
+    return std::stoull(report.info("kvmclock.ns").value_or("0"));
+  };
+  json load{{"snapshot_path", state},
+            {"mem_backend", {{"backend_type", "File"}, {"backend_path", memory}}},
+            {"resume_vm", true}};
+
+  // b: the snapshot's own socket path (the stale file is replaced), guest time continued.
+  Ignition b(sock_b);
+  ASSERT_TRUE(wait_for_socket(sock_b)) << b.output();
+  uint64_t continued_ns = run_restored(b, sock_b, load);
+
+  // c, at least 3 s after the snapshot: another socket path, and the clock moved on.
+  std::this_thread::sleep_until(snapshot_taken + 3s);
+  Ignition c(sock_c);
+  ASSERT_TRUE(wait_for_socket(sock_c)) << c.output();
+  json load_c = load;
+  load_c["vsock_override"] = {{"uds_path", vsock_c}};
+  load_c["clock_realtime"] = true;
+  load_c["resume_vm"] = false;
+  auto loaded = api(sock_c, "PUT", "/snapshot/load", load_c);
+  ASSERT_EQ(loaded.status, 204) << loaded.body << "\n" << c.output();
+  EXPECT_EQ(api(sock_c, "GET", "/vm/config").json_body()["vsock"]["uds_path"], vsock_c);
+  struct stat st {};
+  EXPECT_TRUE(::lstat(vsock_c.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+      << "the restored device listens at the override path";
+  ASSERT_EQ(api(sock_c, "PATCH", "/vm", json{{"state", "Resumed"}}).status, 204);
+  ASSERT_TRUE(c.type("go\n"));
+  auto c_status = c.wait_exit();
+  ASSERT_TRUE(c_status.has_value() && *c_status == 0) << c.output();
+  auto c_report = parse_guest_report(c.output());
+  EXPECT_TRUE(c_report.ended && c_report.fails.empty()) << c.output();
+  uint64_t advanced_ns = std::stoull(c_report.info("kvmclock.ns").value_or("0"));
+  EXPECT_GT(continued_ns, 0u);
+  EXPECT_GE(advanced_ns, continued_ns + 2'000'000'000ull)
+      << "clock_realtime counts the seconds between snapshot and load";
+  EXPECT_FALSE(fs::exists(vsock_c)) << "removed when the device went";
+}
+
 TEST_F(ApiSnapshotTest, BadLoadsAreFaultsAndLeaveTheProcessUsable) {
   std::string sock = path("bad.sock"), junk = path("junk");
   std::ofstream(junk) << "not a snapshot";

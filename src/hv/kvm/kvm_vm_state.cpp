@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 
 #include <cstring>
+#include <ctime>
 
 #include "hv/kvm/kvm_vm.hpp"
 
@@ -51,23 +52,44 @@ Result<void> KvmVm::set_irqchip(uint32_t chip_id, const std::vector<uint8_t>& st
   return {};
 }
 
+namespace {
+
+uint64_t wall_clock_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
 Result<ClockState> KvmVm::get_clock_state() {
   kvm_clock_data k{};
   if (::ioctl(fd_.get(), KVM_GET_CLOCK, &k) < 0) return err("KVM_GET_CLOCK: {}", errno_string());
-  return ClockState{k.clock, k.flags, k.realtime, k.host_tsc};
+  ClockState s{k.clock, k.flags, k.realtime, k.host_tsc};
+  if (!(k.flags & KVM_CLOCK_REALTIME)) {
+    s.realtime_ns = wall_clock_ns();
+    s.flags |= kClockRealtimeSampled;
+  }
+  return s;
 }
 
 Result<void> KvmVm::set_clock_state(const ClockState& clock, ClockRestore mode) {
   kvm_clock_data k{};
   k.clock = clock.ns;
   if (mode == ClockRestore::AdvanceByWallClock) {
-    // KVM adds the wall-clock time elapsed since `realtime` to `clock`.
-    if (!(clock.flags & kClockRealtime))
+    if (clock.flags & kClockRealtime) {
+      // KVM adds the wall-clock time elapsed since `realtime` to `clock`, as Firecracker asks.
+      k.flags = KVM_CLOCK_REALTIME;
+      k.realtime = clock.realtime_ns;
+    } else if (clock.flags & kClockRealtimeSampled) {
+      // The same sum, done here: KVM took no wall-clock reading to pair with the clock.
+      uint64_t now = wall_clock_ns();
+      if (now > clock.realtime_ns) k.clock += now - clock.realtime_ns;
+    } else {
       return err(
-          "the saved guest clock has no wall-clock reference (the host's clocksource "
-          "was not the TSC), so it cannot be advanced by wall-clock time");
-    k.flags = KVM_CLOCK_REALTIME;
-    k.realtime = clock.realtime_ns;
+          "the saved guest clock has no wall-clock reference, so it cannot be advanced "
+          "by wall-clock time");
+    }
   }
   if (::ioctl(fd_.get(), KVM_SET_CLOCK, &k) < 0) return err("KVM_SET_CLOCK: {}", errno_string());
   return {};

@@ -75,6 +75,11 @@ std::string Decoder::str() {
   return {view.begin(), view.end()};
 }
 
+std::string_view Decoder::str_view() {
+  auto view = bytes_view();
+  return {reinterpret_cast<const char*>(view.data()), view.size()};
+}
+
 void Decoder::fail(std::string message) {
   if (ok()) error_ = message.empty() ? "invalid data" : std::move(message);
 }

@@ -76,6 +76,8 @@ class Decoder {
   // The next `n` bytes as a view into the input (no length prefix).
   std::span<const uint8_t> view(size_t n);
   std::string str();
+  // Like str(), without copying: a view into the input.
+  std::string_view str_view();
   void raw(std::span<uint8_t> out);
   template <PlainData T>
   T pod() {

@@ -176,6 +176,9 @@ class Machine {
   // --- end post-boot updates ---
 
   const GuestMemory& memory() const { return memory_; }
+  // Writes through it are tracked like a device's (a reset rolls them back): how a fuzzing
+  // harness puts each input into the paused guest.
+  GuestMemory& memory() { return memory_; }
   const x86_64::LoadedKernel& kernel() const { return kernel_; }
   const std::string& cmdline() const { return cmdline_; }
 

@@ -532,8 +532,8 @@ TEST_F(ApiRouterTest, SnapshotLoadStartsTheVmFromTheSnapshotsConfig) {
   EXPECT_EQ(state(), "Not started");
   expect_fault(put("/snapshot/load", {{"snapshot_path", "/s"},
                                       {"mem_file_path", "/m"},
-                                      {"vsock_override", {{"uds_path", "/v"}}}}),
-               "not supported yet");
+                                      {"vsock_override", {{"uds_path", 7}}}}),
+               "uds_path");
   EXPECT_EQ(world_->restores, 0);
 
   EXPECT_EQ(put("/logger", {{"level", "Info"}}).status, 204);  // not a boot resource
@@ -541,6 +541,8 @@ TEST_F(ApiRouterTest, SnapshotLoadStartsTheVmFromTheSnapshotsConfig) {
                     {{"snapshot_path", "/s"},
                      {"mem_backend", {{"backend_type", "File"}, {"backend_path", "/m"}}},
                      {"track_dirty_pages", true},
+                     {"clock_realtime", true},
+                     {"vsock_override", {{"uds_path", "/v"}}},
                      {"network_overrides", {{{"iface_id", "eth0"}, {"host_dev_name", "tap7"}}}}});
   ASSERT_EQ(loaded.status, 204) << loaded.body;
   EXPECT_FALSE(loaded.deprecated);
@@ -549,6 +551,9 @@ TEST_F(ApiRouterTest, SnapshotLoadStartsTheVmFromTheSnapshotsConfig) {
   EXPECT_EQ(world_->loaded.mem_backend.backend_path, "/m");
   ASSERT_EQ(world_->loaded.network_overrides.size(), 1u);
   EXPECT_EQ(world_->loaded.network_overrides[0].host_dev_name, "tap7");
+  ASSERT_TRUE(world_->loaded.vsock_override.has_value());
+  EXPECT_EQ(world_->loaded.vsock_override->uds_path, "/v");
+  EXPECT_TRUE(world_->loaded.clock_realtime);
   EXPECT_EQ(state(), "Paused") << "without resume_vm the VM stays paused";
   auto cfg = body_of(get("/vm/config"));
   EXPECT_EQ(cfg["machine-config"]["vcpu_count"], 3);

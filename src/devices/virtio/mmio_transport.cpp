@@ -76,7 +76,7 @@ struct TransportState {
   uint32_t queue_sel = 0;
   uint32_t interrupt_status = 0;
   uint32_t config_generation = 0;
-  std::vector<QueueState> queues;
+  std::span<const QueueState> queues;
   std::span<const uint8_t> device;  // the device's own state
 };
 
@@ -130,7 +130,10 @@ std::vector<uint8_t> encode(const TransportState& s) {
   return std::move(e).take();
 }
 
-Result<TransportState> decode(std::span<const uint8_t> bytes) {
+// The queues go to `queue_storage`, reused from one decode to the next so that a reset's
+// roll back allocates nothing.
+Result<TransportState> decode(std::span<const uint8_t> bytes,
+                              std::vector<QueueState>& queue_storage) {
   snapshot::Decoder d(bytes);
   TransportState s;
   s.device_type = d.u32();
@@ -142,8 +145,9 @@ Result<TransportState> decode(std::span<const uint8_t> bytes) {
   s.queue_sel = d.u32();
   s.interrupt_status = d.u32();
   s.config_generation = d.u32();
-  s.queues.resize(d.count(kQueueStateSize));
-  for (QueueState& q : s.queues) q = get_queue(d);
+  queue_storage.resize(d.count(kQueueStateSize));
+  for (QueueState& q : queue_storage) q = get_queue(d);
+  s.queues = queue_storage;
   s.device = d.bytes_view();
   IGN_TRY(d.finish());
   return s;
@@ -154,6 +158,7 @@ Result<TransportState> decode(std::span<const uint8_t> bytes) {
 MmioTransport::MmioTransport(std::unique_ptr<Device> device, GuestMemory& memory, IrqLine irq)
     : device_(std::move(device)), memory_(memory), irq_(std::move(irq)) {
   for (uint16_t max : device_->queue_max_sizes()) queues_.emplace_back(max);
+  decoded_queues_.reserve(queues_.size());
 }
 
 uint32_t MmioTransport::device_status() const {
@@ -183,7 +188,9 @@ Result<std::vector<uint8_t>> MmioTransport::save_state() const {
   s.queue_sel = queue_sel_;
   s.interrupt_status = interrupt_status_.load();
   s.config_generation = config_generation_;
-  for (const Queue& q : queues_) s.queues.push_back(q.save_state());
+  std::vector<QueueState> queues;
+  for (const Queue& q : queues_) queues.push_back(q.save_state());
+  s.queues = queues;
   std::vector<uint8_t> device = device_->save_state();
   s.device = device;
   return encode(s);
@@ -208,7 +215,7 @@ Result<void> MmioTransport::restore_locked(std::span<const uint8_t> bytes) {
   auto fail = [type](const Error& e) {
     return context(e, fmt::format("virtio-{} state", type_name(type)));
   };
-  auto decoded = decode(bytes);
+  auto decoded = decode(bytes, decoded_queues_);
   if (!decoded.ok()) return fail(decoded.error());
   const TransportState& s = *decoded;
   if (s.device_type != type)

@@ -88,6 +88,7 @@ class MmioTransport final : public BusDevice, private Interrupt {
   uint32_t queue_sel_ = 0;
   uint32_t config_generation_ = 0;
   std::atomic<uint32_t> interrupt_status_{0};
+  std::vector<QueueState> decoded_queues_;  // restore_locked()'s scratch, kept for roll backs
   std::unique_ptr<EventRegistrar> locked_registrar_;  // outlives the registered handlers
 };
 

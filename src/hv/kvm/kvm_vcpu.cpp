@@ -94,6 +94,12 @@ const char* internal_error_name(uint32_t suberror) {
 // KVM refuses 256 or more MSRs in one KVM_GET_MSRS/KVM_SET_MSRS (MAX_IO_MSRS).
 constexpr size_t kMaxMsrsPerCall = 255;
 
+// One KVM_SET_MSRS call's argument, 4 KiB: on the stack, so that a reset allocates nothing.
+struct MsrChunk {
+  MsrsHeader header;
+  kvm_msr_entry entries[kMaxMsrsPerCall];
+};
+
 }  // namespace
 
 Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(int vm_fd, uint32_t id, const KvmCaps& caps,
@@ -320,13 +326,10 @@ Result<void> KvmVcpu::set_fpu(const Fpu& f) {
 Result<void> KvmVcpu::set_msrs(std::span<const Msr> msrs) {
   for (size_t first = 0; first < msrs.size(); first += kMaxMsrsPerCall) {
     const auto chunk = msrs.subspan(first, std::min(kMaxMsrsPerCall, msrs.size() - first));
-    FlexBuffer<MsrsHeader, kvm_msr_entry> buf(chunk.size());
-    buf.header()->nmsrs = static_cast<uint32_t>(chunk.size());
-    for (size_t i = 0; i < chunk.size(); ++i) {
-      buf.entries()[i].index = chunk[i].index;
-      buf.entries()[i].data = chunk[i].value;
-    }
-    int n = ::ioctl(fd_.get(), kSetMsrs, buf.header());
+    MsrChunk buf;
+    buf.header = {static_cast<uint32_t>(chunk.size()), 0};
+    for (size_t i = 0; i < chunk.size(); ++i) buf.entries[i] = {chunk[i].index, 0, chunk[i].value};
+    int n = ::ioctl(fd_.get(), kSetMsrs, &buf);
     if (n < 0) return err("KVM_SET_MSRS: {}", errno_string());
     if (static_cast<size_t>(n) != chunk.size())
       return err("KVM_SET_MSRS: KVM refused MSR {:#x}", chunk[static_cast<size_t>(n)].index);

@@ -114,9 +114,15 @@ Result<void> KvmVcpu::set_xsave(std::span<const uint8_t> xsave) {
         "XSAVE area holds {} bytes of state but this VM takes {}: it uses CPU features "
         "this host does not offer",
         xsave.size(), size);
-  std::vector<uint8_t> area(size);
-  std::memcpy(area.data(), xsave.data(), std::min(size, xsave.size()));
-  if (::ioctl(fd_.get(), kSetXsave, area.data()) < 0)
+  // The usual case (saved on this host, as a reset's checkpoint is): KVM reads it in place.
+  std::vector<uint8_t> area;
+  const void* arg = xsave.data();
+  if (xsave.size() < size) {
+    area.resize(size);
+    std::memcpy(area.data(), xsave.data(), xsave.size());
+    arg = area.data();
+  }
+  if (::ioctl(fd_.get(), kSetXsave, arg) < 0)
     return err("KVM_SET_XSAVE: {}", errno_string());
   return {};
 }

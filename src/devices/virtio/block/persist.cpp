@@ -20,8 +20,8 @@ std::vector<uint8_t> encode_state(const BlockState& state) {
 Result<BlockState> decode_state(std::span<const uint8_t> bytes) {
   snapshot::Decoder d(bytes);
   BlockState state;
-  state.drive_id = d.str();
-  state.path = d.str();
+  state.drive_id = d.str_view();
+  state.path = d.str_view();
   state.capacity_sectors = d.u64();
   state.read_only = d.boolean();
   state.features = d.u64();

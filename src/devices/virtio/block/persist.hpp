@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.hpp"
@@ -12,9 +13,11 @@
 
 namespace ignition::devices::virtio::block {
 
+// The strings are views: into the device when encoding, into the bytes when decoding, so
+// that a reset's roll back decodes without allocating.
 struct BlockState {
-  std::string drive_id;
-  std::string path;
+  std::string_view drive_id;
+  std::string_view path;
   uint64_t capacity_sectors = 0;
   bool read_only = false;
   uint64_t features = 0;  // offered to the driver

@@ -22,7 +22,7 @@ std::vector<uint8_t> encode_state(const NetState& state) {
 Result<NetState> decode_state(std::span<const uint8_t> bytes) {
   snapshot::Decoder d(bytes);
   NetState state;
-  state.iface_id = d.str();
+  state.iface_id = d.str_view();
   bool has_mac = d.boolean();
   auto mac = d.pod<std::array<uint8_t, 6>>();
   if (has_mac) state.mac = mac;

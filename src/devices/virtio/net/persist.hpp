@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.hpp"
@@ -16,8 +17,10 @@
 
 namespace ignition::devices::virtio::net {
 
+// iface_id is a view: into the device when encoding, into the bytes when decoding, so that
+// a reset's roll back decodes without allocating.
 struct NetState {
-  std::string iface_id;
+  std::string_view iface_id;
   std::optional<std::array<uint8_t, 6>> mac;  // in config space when set
   std::optional<uint16_t> mtu;                // in config space when set
   uint64_t features = 0;                      // offered to the driver

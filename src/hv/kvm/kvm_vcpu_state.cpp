@@ -122,8 +122,7 @@ Result<void> KvmVcpu::set_xsave(std::span<const uint8_t> xsave) {
     std::memcpy(area.data(), xsave.data(), xsave.size());
     arg = area.data();
   }
-  if (::ioctl(fd_.get(), kSetXsave, arg) < 0)
-    return err("KVM_SET_XSAVE: {}", errno_string());
+  if (::ioctl(fd_.get(), kSetXsave, arg) < 0) return err("KVM_SET_XSAVE: {}", errno_string());
   return {};
 }
 

@@ -118,6 +118,8 @@ VmRestorer machine_restorer(const vmm::MachineIo& io) {
         options.track_dirty_pages = params.track_dirty_pages;
         if (params.vsock_override) options.vsock_uds_path = params.vsock_override->uds_path;
         if (params.clock_realtime) options.clock = hv::ClockRestore::AdvanceByWallClock;
+        if (params.huge_pages != config::SnapshotHugePages::kSnapshot)
+          options.huge_pages = std::string(config::to_string(params.huge_pages));
         IGN_ASSIGN_OR_RETURN(auto machine, vmm::Machine::restore(paths, io, options));
         RestoredVm restored{nullptr, machine->config()};
         bool paused = !params.resume_vm;

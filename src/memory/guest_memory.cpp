@@ -1,11 +1,14 @@
 #include "memory/guest_memory.hpp"
 
 #include <fcntl.h>
+#include <linux/memfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <string_view>
 
 namespace ignition {
 
@@ -26,15 +29,58 @@ Result<uint64_t> total_size_of(const std::vector<GuestMemory::Range>& ranges) {
   return total;
 }
 
+// A count from /proc/meminfo ("HugePages_Free:"), or "?" when it cannot be read.
+std::string meminfo_value(std::string_view key) {
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key, 0) != 0) continue;
+    auto first = line.find_first_not_of(' ', key.size());
+    return first == std::string::npos ? "?" : line.substr(first);
+  }
+  return "?";
+}
+
 }  // namespace
 
-Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& ranges) {
+Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& ranges, Pages pages) {
   IGN_ASSIGN_OR_RETURN(uint64_t total, total_size_of(ranges));
+  if (pages == Pages::kHuge2M) return create_huge(ranges, total);
   UniqueFd fd(::memfd_create("ignition-guest-ram", MFD_CLOEXEC));
   if (!fd.valid()) return err("memfd_create: {}", errno_string());
   if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0)
     return err("guest memory: cannot size {} MiB: {}", total >> 20, errno_string());
-  return map(std::move(fd), ranges, total, false);
+  IGN_ASSIGN_OR_RETURN(GuestMemory memory, map(std::move(fd), ranges, total, false));
+  if (pages == Pages::kTransparent) IGN_TRY(memory.advise_huge_pages());
+  return memory;
+}
+
+// hugetlbfs pages are reserved at mmap (no MAP_NORESERVE): a pool too small fails here with
+// a clear message, not with SIGBUS when the guest first touches a page the pool lacks.
+Result<GuestMemory> GuestMemory::create_huge(const std::vector<Range>& ranges, uint64_t total) {
+  for (const auto& r : ranges)
+    if (r.size % kHugePageSize != 0 || r.gpa % kHugePageSize != 0)
+      return err("huge_pages 2M: guest memory region {:#x}+{:#x} is not 2 MiB aligned", r.gpa,
+                 r.size);
+  UniqueFd fd(::memfd_create("ignition-guest-ram", MFD_CLOEXEC | MFD_HUGETLB | MFD_HUGE_2MB));
+  if (!fd.valid()) return err("huge_pages 2M: memfd_create(MFD_HUGETLB): {}", errno_string());
+  if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0)
+    return err("huge_pages 2M: cannot size {} MiB: {}", total >> 20, errno_string());
+  auto memory = map(std::move(fd), ranges, total, false, /*reserve=*/true);
+  if (!memory.ok()) {
+    return err(
+        "huge_pages 2M: cannot reserve {} huge pages for {} MiB of guest memory ({}); the "
+        "host's pool has {} free of {} (/proc/sys/vm/nr_hugepages)",
+        total / kHugePageSize, total >> 20, memory.error().message,
+        meminfo_value("HugePages_Free:"), meminfo_value("HugePages_Total:"));
+  }
+  memory->backing_page_size_ = kHugePageSize;
+  return memory;
+}
+
+Result<void> GuestMemory::advise_huge_pages() {
+  if (::madvise(base_, total_size_, MADV_HUGEPAGE) != 0)
+    return err("huge_pages Transparent: madvise(MADV_HUGEPAGE): {}", errno_string());
+  return {};
 }
 
 Result<GuestMemory> GuestMemory::map_file_private(const std::string& path,
@@ -51,10 +97,10 @@ Result<GuestMemory> GuestMemory::map_file_private(const std::string& path,
 }
 
 Result<GuestMemory> GuestMemory::map(UniqueFd fd, const std::vector<Range>& ranges, uint64_t total,
-                                     bool copy_on_write) {
+                                     bool copy_on_write, bool reserve) {
   // MAP_NORESERVE: RAM is committed page by page as the guest touches it. MAP_PRIVATE
   // on a snapshot file: reads share the file's page cache with every other clone.
-  int flags = (copy_on_write ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE;
+  int flags = (copy_on_write ? MAP_PRIVATE : MAP_SHARED) | (reserve ? 0 : MAP_NORESERVE);
   void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, flags, fd.get(), 0);
   if (base == MAP_FAILED)
     return err("guest memory: cannot map {} MiB: {}", total >> 20, errno_string());
@@ -101,6 +147,7 @@ GuestMemory::GuestMemory(GuestMemory&& other) noexcept
       total_size_(std::exchange(other.total_size_, 0)),
       regions_(std::move(other.regions_)),
       copy_on_write_(other.copy_on_write_),
+      backing_page_size_(other.backing_page_size_),
       written_(std::move(other.written_)),
       held_(std::move(other.held_)) {}
 
@@ -112,6 +159,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
     total_size_ = std::exchange(other.total_size_, 0);
     regions_ = std::move(other.regions_);
     copy_on_write_ = other.copy_on_write_;
+    backing_page_size_ = other.backing_page_size_;
     written_ = std::move(other.written_);
     held_ = std::move(other.held_);
   }

@@ -32,7 +32,13 @@ class GuestMemory {
     uint64_t gpa;
     uint64_t size;
   };
-  static Result<GuestMemory> create_anonymous(const std::vector<Range>& ranges);
+  // The pages behind guest RAM (machine-config huge_pages): 4 KiB; 4 KiB with
+  // madvise(MADV_HUGEPAGE) so the kernel may use transparent huge pages; or 2 MiB
+  // hugetlbfs pages, all reserved from the host's pool when the memory is created.
+  enum class Pages { kSmall, kTransparent, kHuge2M };
+  static constexpr uint64_t kHugePageSize = 2ull << 20;
+  static Result<GuestMemory> create_anonymous(const std::vector<Range>& ranges,
+                                              Pages pages = Pages::kSmall);
   // Guest RAM from a snapshot's memory file, mapped copy-on-write (MAP_PRIVATE): the
   // file is never written, and this guest holds privately only the pages it dirties.
   // The file's size must equal the sum of the ranges.
@@ -58,6 +64,11 @@ class GuestMemory {
   Result<void> apply_diff(const std::string& path);
 
   uint64_t page_count() const { return total_size_ / 4096; }
+  // The size of the pages behind RAM, the unit in which it can be given back to the host:
+  // 4 KiB, or 2 MiB with hugetlbfs pages.
+  uint64_t backing_page_size() const { return backing_page_size_; }
+  // Asks for transparent huge pages over all of RAM (MADV_HUGEPAGE).
+  Result<void> advise_huge_pages();
   // Device writes: from now on every write through this object (write, fill, write_obj, a
   // mutable slice) marks its pages, as KVM's dirty log marks the guest's own writes.
   void track_writes();
@@ -113,8 +124,10 @@ class GuestMemory {
         total_size_(total),
         regions_(std::move(regions)),
         copy_on_write_(copy_on_write) {}
+  // `reserve`: commit the memory now (mmap fails if it cannot be had) instead of page by page.
   static Result<GuestMemory> map(UniqueFd fd, const std::vector<Range>& ranges, uint64_t total,
-                                 bool copy_on_write);
+                                 bool copy_on_write, bool reserve = false);
+  static Result<GuestMemory> create_huge(const std::vector<Range>& ranges, uint64_t total);
   static Result<GuestMemory> adopt(UniqueFd fd, uint8_t* base, uint64_t total,
                                    const std::vector<Range>& ranges, bool copy_on_write);
   const MemoryRegion* find(uint64_t gpa) const;
@@ -125,6 +138,7 @@ class GuestMemory {
   uint64_t total_size_ = 0;
   std::vector<MemoryRegion> regions_;
   bool copy_on_write_ = false;
+  uint64_t backing_page_size_ = 4096;
   // One bit per page, set by device writes once track_writes() was called; written by
   // the device thread and vCPU threads (MMIO handlers), taken on the event loop.
   std::unique_ptr<std::atomic<uint64_t>[]> written_;

@@ -27,6 +27,7 @@
 #include "mmds/attach.hpp"
 #include "vmm/cpu_template.hpp"
 #include "vmm/event_loop.hpp"
+#include "vmm/guest_pages.hpp"
 
 namespace ignition::vmm {
 
@@ -45,7 +46,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const config::VmConfig& config,
   std::vector<GuestMemory::Range> ranges;
   for (const auto& r : x86_64::ram_ranges(mc.mem_size_mib * kMiB))
     ranges.push_back({r.gpa, r.size});
-  IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::create_anonymous(ranges));
+  IGN_ASSIGN_OR_RETURN(auto memory,
+                       GuestMemory::create_anonymous(ranges, guest_pages(mc.huge_pages)));
   IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());
   IGN_ASSIGN_OR_RETURN(auto task_evt, EventFd::create());
 

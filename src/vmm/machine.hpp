@@ -63,6 +63,9 @@ struct RestoreOptions {
   // Continue: guest time resumes where it was saved (every clone sees the same clock).
   // AdvanceByWallClock: it moves on by the time since the snapshot (`clock_realtime`).
   hv::ClockRestore clock = hv::ClockRestore::Continue;
+  // machine-config huge_pages for the restored RAM ("None", "Transparent"); unset: the
+  // snapshot's. A snapshot on "2M" pages must be given "None" or "Transparent".
+  std::optional<std::string> huge_pages;
 };
 
 struct MachineIo {

@@ -12,6 +12,7 @@
 #include "snapshot/hv_state_codec.hpp"
 #include "snapshot/snapshot_file.hpp"
 #include "vmm/config/json_fields.hpp"
+#include "vmm/guest_pages.hpp"
 #include "vmm/machine.hpp"
 #include "vmm/snapshot_memory.hpp"
 
@@ -133,6 +134,17 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
     if (!config->vsock) return err("vsock override: the snapshot has no vsock device");
     config->vsock->uds_path = *options.vsock_uds_path;
   }
+  // The restored RAM is a private view of the memory file (or of the handler's pages), in
+  // 4 KiB pages. A 2M snapshot restores only on 2 MiB pages in Firecracker, which means a
+  // Uffd handler serving them; ignition's handler serves 4 KiB pages, so it asks for the
+  // 4 KiB restore to be chosen explicitly.
+  if (options.huge_pages) config->machine_config.huge_pages = *options.huge_pages;
+  const GuestMemory::Pages pages = guest_pages(config->machine_config.huge_pages);
+  if (pages == GuestMemory::Pages::kHuge2M)
+    return err(
+        "the snapshot's guest memory was on 2M huge pages, which restore only through a "
+        "userfaultfd handler serving 2 MiB pages (ignition's serves 4 KiB pages); load it "
+        "with huge_pages \"None\" to restore it on 4 KiB pages");
 
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
   IGN_ASSIGN_OR_RETURN(auto ranges, decode_layout(layout_bytes));
@@ -154,6 +166,7 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   IGN_ASSIGN_OR_RETURN(auto memory,
                        uffd ? load_snapshot_memory_uffd(options.uffd_socket, parents, ranges)
                             : load_snapshot_memory(paths.memory, parents, ranges));
+  if (pages == GuestMemory::Pages::kTransparent) IGN_TRY(memory.advise_huge_pages());
   IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());
   IGN_ASSIGN_OR_RETURN(auto task_evt, EventFd::create());
   std::unique_ptr<Machine> m(

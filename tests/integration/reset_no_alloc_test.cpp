@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <future>
 #include <new>
 #include <thread>
@@ -20,6 +19,7 @@
 #include "ign_protocol.h"
 #include "support/guest_report.hpp"
 #include "support/paths.hpp"
+#include "support/pattern_disk.hpp"
 #include "vmm/machine.hpp"
 
 namespace {
@@ -99,15 +99,8 @@ TEST(ResetNoAlloc, AResetMakesNoHeapAllocation) {
   // The device tests run, then the guest spins in ring 3 until stopped.
   config.boot_source.boot_args = "ign.tests=boot,virtio-rng,virtio-blk ign.exit=hang";
   config.entropy = config::Entropy{};
-  // The disk the blk test expects: every 8-byte word of sector s is s.
   std::string disk = ::testing::TempDir() + "ign-reset-alloc-" + std::to_string(::getpid());
-  {
-    std::vector<uint64_t> words(64 * 512 / 8);
-    for (size_t i = 0; i < words.size(); ++i) words[i] = i / 64;
-    std::ofstream(disk, std::ios::binary)
-        .write(reinterpret_cast<const char*>(words.data()),
-               static_cast<std::streamsize>(words.size() * 8));
-  }
+  test::write_pattern_disk(disk);
   config.drives.push_back(config::Drive{.drive_id = "data", .path_on_host = disk});
   int out[2];
   ASSERT_EQ(::pipe2(out, O_NONBLOCK | O_CLOEXEC), 0);

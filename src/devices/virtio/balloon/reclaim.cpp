@@ -51,14 +51,18 @@ Result<void> discard_guest_ram(GuestMemory& mem, uint64_t gpa, uint64_t len) {
     if (::fstat(mem.fd(), &st) != 0) return err("fstat guest memory: {}", errno_string());
     punch = st.st_nlink == 0;
   }
+  // RAM on 2 MiB hugetlbfs pages goes back in whole huge pages only: the part of the range
+  // that covers some (usually none, as the guest gives back 4 KiB pages), as in Firecracker.
+  const uint64_t unit = mem.backing_page_size();
   for (const Piece& p : pieces) {
-    if (punch) {
-      off_t file_offset = static_cast<off_t>(p.region->file_offset + p.offset);
-      if (::fallocate(mem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, file_offset,
-                      static_cast<off_t>(p.len)) != 0)
-        return err("punching {:#x}+{:#x} out of guest memory: {}", gpa, len, errno_string());
-    }
-    if (::madvise(p.region->host + p.offset, p.len, MADV_DONTNEED) != 0)
+    const uint64_t from = p.region->file_offset + p.offset;
+    const uint64_t start = (from + unit - 1) / unit * unit, end = (from + p.len) / unit * unit;
+    if (start >= end) continue;
+    uint8_t* host = p.region->host + p.offset + (start - from);
+    if (punch && ::fallocate(mem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             static_cast<off_t>(start), static_cast<off_t>(end - start)) != 0)
+      return err("punching {:#x}+{:#x} out of guest memory: {}", gpa, len, errno_string());
+    if (::madvise(host, end - start, MADV_DONTNEED) != 0)
       return err("madvise {:#x}+{:#x}: {}", gpa, len, errno_string());
   }
   return {};

@@ -174,6 +174,15 @@ int main(int argc, char** argv) {
   restore->add_option("--uffd-socket", restore_uffd_socket,
                       "Have the page-fault handler listening on this socket fill guest memory "
                       "(the Uffd backend, see docs/uffd.md) instead of mapping the memory file");
+  bool restore_clock_realtime = false;
+  restore->add_flag("--clock-realtime", restore_clock_realtime,
+                    "Move the guest clock on by the time since the snapshot (else it resumes "
+                    "where it was saved)");
+  std::string restore_huge_pages;
+  restore->add_option("--huge-pages", restore_huge_pages,
+                      "Pages for the restored RAM instead of the snapshot's setting (a 2M "
+                      "snapshot restores only with None or Transparent)")
+      ->check(CLI::IsMember({"None", "Transparent"}));
 
   std::string clone_name;
   uint32_t clone_count = 1;
@@ -258,6 +267,8 @@ int main(int argc, char** argv) {
       options.memory_backend = vmm::RestoreOptions::MemoryBackend::Uffd;
       options.uffd_socket = restore_uffd_socket;
     }
+    if (restore_clock_realtime) options.clock = hv::ClockRestore::AdvanceByWallClock;
+    if (!restore_huge_pages.empty()) options.huge_pages = restore_huge_pages;
     if (!child_name.empty()) {
       auto child = store.create(child_name);
       if (!child.ok()) return fail(child.error().message);

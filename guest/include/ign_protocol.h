@@ -78,6 +78,7 @@
 #define IGN_TEST_VIRTIO_NET "virtio-net"
 #define IGN_TEST_VIRTIO_VSOCK "virtio-vsock"
 #define IGN_TEST_VIRTIO_RNG "virtio-rng"
+#define IGN_TEST_VIRTIO_PMEM "virtio-pmem"
 #define IGN_TEST_VIRTIO_BALLOON "virtio-balloon"
 #define IGN_TEST_VIRTIO_EVIL "virtio-evil" /* a misbehaving driver; see tests/virtio_evil.c */
 /* Device benchmarks (manual): polled, all in ring 3; results in IGN-INFO bench.* lines. */
@@ -109,6 +110,15 @@
 #define IGN_BLK_WRITE_FIRST 32
 #define IGN_BLK_WRITE_COUNT 16
 #define IGN_BLK_WRITE_TAG 0x5752495445000000ull /* "\0\0\0ETIRW" as a little-endian u64 */
+/* virtio-pmem: the file the host prepares holds, in its 8-byte word i, IGN_PMEM_TAG | i. The
+ * guest checks the first IGN_PMEM_CHECK_BYTES (or the whole region if smaller) through the
+ * mapping, rewrites the first IGN_PMEM_WRITE_BYTES with IGN_PMEM_WRITE_TAG | i, and sends a
+ * FLUSH; with ign.pmem.ro=1 it instead checks that a write does not stick. */
+#define IGN_PMEM_TAG 0x4d454d5000000000ull       /* "\0\0\0\0PMEM" */
+#define IGN_PMEM_WRITE_TAG 0x4e45545700000000ull /* "\0\0\0\0WTEN" */
+#define IGN_PMEM_CHECK_BYTES (1u << 20)
+#define IGN_PMEM_WRITE_BYTES 4096u
+#define IGN_OPT_PMEM_RO "ign.pmem.ro="
 /* virtio-net: the UDP echo port on the peer. */
 #define IGN_NET_ECHO_PORT 7
 /* bench-net: the peer's UDP sink (discard) port. A datagram "STATS" sent to it is answered

@@ -24,6 +24,7 @@ const struct guest_test guest_tests[] = {
     {IGN_TEST_VIRTIO_VSOCK, true, test_virtio_vsock},
     {IGN_TEST_VIRTIO_RNG, true, test_virtio_rng},
     {IGN_TEST_VIRTIO_BALLOON, true, test_virtio_balloon},
+    {IGN_TEST_VIRTIO_PMEM, true, test_virtio_pmem},
     {IGN_TEST_VIRTIO_EVIL, true, test_virtio_evil},
     /* Device benchmarks (bench/io.sh): the same devices, timed. */
     {IGN_TEST_BENCH_BLK, true, test_bench_blk},

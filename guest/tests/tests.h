@@ -34,6 +34,7 @@ void test_virtio_blk(struct guest* g);
 void test_virtio_net(struct guest* g);
 void test_virtio_vsock(struct guest* g);
 void test_virtio_rng(struct guest* g);
+void test_virtio_pmem(struct guest* g);
 void test_virtio_balloon(struct guest* g);
 void test_virtio_evil(struct guest* g);
 void test_bench_blk(struct guest* g);

@@ -57,6 +57,7 @@
 #define VIRTIO_ID_RNG 4
 #define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_PMEM 27
 
 /* Split virtqueue descriptor and ring flags. */
 #define VIRTQ_DESC_F_NEXT 1

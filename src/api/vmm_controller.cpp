@@ -448,7 +448,9 @@ Result<void> VmmController::patch_pmem(const config::PartialPmem& update) {
                            [&](const config::Pmem& p) { return p.id == update.id; });
   if (!found)
     return err("Pmem config error: No pmem device with id '{}' is configured.", update.id);
-  return not_yet("updating a pmem device's rate limiter after boot");
+  if (auto r = update_vm([update](vmm::Machine& m) { return m.update_pmem(update); }); !r.ok())
+    return prefixed("Pmem config error: Unable to patch the pmem device", r.error());
+  return {};
 }
 
 Result<void> VmmController::patch_balloon(const config::BalloonUpdate& update) {

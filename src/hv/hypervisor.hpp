@@ -171,8 +171,9 @@ class Vm {
   virtual ~Vm() = default;
 
   // Maps `size` bytes at host address `host` to guest-physical `gpa` as slot `slot`.
+  // `read_only`: guest writes there exit as MMIO writes instead (a read-only pmem device).
   virtual Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
-                                  bool log_dirty) = 0;
+                                  bool log_dirty, bool read_only = false) = 0;
   virtual Result<void> unmap_memory(uint32_t slot) = 0;
 
   // In-kernel interrupt controllers (PIC, IOAPIC, LAPIC) and PIT.

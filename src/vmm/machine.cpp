@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -22,6 +23,7 @@
 #include "devices/virtio/balloon/balloon.hpp"
 #include "devices/virtio/block/block.hpp"
 #include "devices/virtio/net/net.hpp"
+#include "devices/virtio/pmem/pmem.hpp"
 #include "devices/virtio/rng/rng.hpp"
 #include "devices/virtio/vsock/vsock.hpp"
 #include "mmds/attach.hpp"
@@ -33,6 +35,23 @@ namespace ignition::vmm {
 
 namespace {
 constexpr uint64_t kMiB = 1ULL << 20;
+// KVM memory slots: RAM regions from 0, pmem devices from here.
+constexpr uint32_t kPmemSlotBase = 16;
+
+// Firecracker's root= for the root device: the root drive is the first disk (/dev/vda, or
+// its PARTUUID), a root pmem device is /dev/pmem<its index>; rw unless read-only. Appended
+// after boot_args, so it wins over a root= there.
+std::string root_device_args(const config::VmConfig& c) {
+  for (const auto& d : c.drives) {
+    if (!d.is_root_device) continue;
+    std::string device = d.partuuid ? "PARTUUID=" + *d.partuuid : "/dev/vda";
+    return fmt::format(" root={} {}", device, d.read_only() ? "ro" : "rw");
+  }
+  for (size_t i = 0; i < c.pmem.size(); ++i)
+    if (c.pmem[i].root_device)
+      return fmt::format(" root=/dev/pmem{} {}", i, c.pmem[i].read_only ? "ro" : "rw");
+  return "";
+}
 // Used when the configuration gives no boot_args: a serial console and reboot through
 // the i8042, which ends the VM.
 constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1 pci=off";
@@ -182,6 +201,31 @@ Result<void> Machine::setup_virtio_devices() {
     balloon_ = balloon.get();
     IGN_TRY(add_virtio_device(std::move(balloon)));
   }
+  return setup_pmem_devices();
+}
+
+// Each pmem file is mapped into guest-physical memory after RAM (x86_64::pmem_base), in
+// configuration order (/dev/pmem0, 1, ...), as its own memory slot: the guest reads and
+// writes the file's pages directly, and a read-only device's slot is read-only in KVM.
+Result<void> Machine::setup_pmem_devices() {
+  using devices::virtio::Pmem;
+  uint64_t total = 0;
+  for (const auto& p : config_.pmem) {
+    struct stat st {};
+    if (::stat(p.path_on_host.c_str(), &st) != 0)
+      return err("pmem {}: {}: {}", p.id, p.path_on_host, errno_string());
+    total += (static_cast<uint64_t>(st.st_size) + Pmem::kAlignment - 1) / Pmem::kAlignment *
+             Pmem::kAlignment;
+  }
+  uint64_t gpa = x86_64::pmem_base(config_.machine_config.mem_size_mib * kMiB, total);
+  for (size_t i = 0; i < config_.pmem.size(); ++i) {
+    auto pmem = Pmem::create(config_.pmem[i], gpa);
+    if (!pmem.ok()) return context(pmem.error(), "pmem " + config_.pmem[i].id);
+    IGN_TRY(vm_->map_memory(kPmemSlotBase + static_cast<uint32_t>(i), gpa, (*pmem)->size(),
+                            (*pmem)->host(), /*log_dirty=*/false, (*pmem)->read_only()));
+    gpa += (*pmem)->size();
+    IGN_TRY(add_virtio_device(std::move(pmem).value()));
+  }
   return {};
 }
 
@@ -242,7 +286,7 @@ Result<void> Machine::load_guest() {
 
   // Kernels built with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES find the devices here; the
   // others through the DSDT.
-  cmdline_ = boot.boot_args.value_or(kDefaultCmdline);
+  cmdline_ = boot.boot_args.value_or(kDefaultCmdline) + root_device_args(config_);
   for (const auto& v : virtio_)
     cmdline_ += fmt::format(" virtio_mmio.device=4K@{:#x}:{}", v.base, v.irq);
   return x86_64::write_boot_info(memory_, kernel_, {cmdline_, initrd, rsdp});

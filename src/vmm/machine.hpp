@@ -144,6 +144,8 @@ class Machine {
   // PATCH /balloon, PATCH /balloon/statistics, GET /balloon/statistics.
   Result<void> update_balloon(const config::BalloonUpdate& update);
   Result<void> update_balloon_statistics(const config::BalloonStatsUpdate& update);
+  // PATCH /pmem/{id}: a new rate limiter (an absent one is kept).
+  Result<void> update_pmem(const config::PartialPmem& update);
   Result<config::BalloonStats> balloon_statistics() const;
   // SendCtrlAltDel: the keys into the i8042's buffer, with keyboard interrupts (IRQ 1).
   Result<void> send_ctrl_alt_del();
@@ -197,6 +199,7 @@ class Machine {
   Result<void> setup_vm();
   Result<void> setup_devices();
   Result<void> setup_virtio_devices();
+  Result<void> setup_pmem_devices();
   Result<void> add_virtio_device(std::unique_ptr<devices::virtio::Device> device);
   Result<void> load_guest();
   Result<void> setup_vcpus();

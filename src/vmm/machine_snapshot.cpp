@@ -144,7 +144,8 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
     return err(
         "the snapshot's guest memory was on 2M huge pages, which restore only through a "
         "userfaultfd handler serving 2 MiB pages (ignition's serves 4 KiB pages); load it "
-        "with huge_pages \"None\" to restore it on 4 KiB pages");
+        "with huge_pages \"None\" (ignition restore --huge-pages None) to restore it on 4 KiB "
+        "pages");
 
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
   IGN_ASSIGN_OR_RETURN(auto ranges, decode_layout(layout_bytes));

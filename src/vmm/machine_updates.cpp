@@ -6,6 +6,7 @@
 
 #include "devices/virtio/block/block.hpp"
 #include "devices/virtio/net/net.hpp"
+#include "devices/virtio/pmem/pmem.hpp"
 #include "vmm/machine.hpp"
 
 namespace ignition::vmm {
@@ -16,6 +17,7 @@ using devices::virtio::Block;
 using devices::virtio::Device;
 using devices::virtio::DeviceType;
 using devices::virtio::Net;
+using devices::virtio::Pmem;
 
 // The legacy keyboard interrupt (ISA IRQ 1, IOAPIC pin 1).
 constexpr uint32_t kKeyboardIrq = 1;
@@ -26,6 +28,8 @@ const std::string* device_id(const Device& d) {
       return &static_cast<const Block&>(d).drive_id();
     case DeviceType::Net:
       return &static_cast<const Net&>(d).id();
+    case DeviceType::Pmem:
+      return &static_cast<const Pmem&>(d).id();
     default:
       return nullptr;
   }
@@ -93,6 +97,22 @@ Result<void> Machine::update_drive(const config::PartialDrive& update) {
   }
   if (update.path_on_host) drive->path_on_host = *update.path_on_host;
   if (update.rate_limiter) drive->rate_limiter = as_config(limits);
+  return {};
+}
+
+Result<void> Machine::update_pmem(const config::PartialPmem& update) {
+  auto pmem = std::find_if(config_.pmem.begin(), config_.pmem.end(),
+                           [&](const config::Pmem& p) { return p.id == update.id; });
+  if (pmem == config_.pmem.end()) return err("no pmem device with id '{}'", update.id);
+  if (!update.rate_limiter) return {};
+  config::RateLimiter limits;
+  bool found = with_virtio_device(DeviceType::Pmem, update.id, [&](Device& d) {
+    auto& device = static_cast<Pmem&>(d);
+    device.update_rate_limiter(*update.rate_limiter);
+    limits = device.rate_limiter().config();
+  });
+  if (!found) return err("pmem '{}' has no device", update.id);
+  pmem->rate_limiter = as_config(limits);
   return {};
 }
 

@@ -177,6 +177,11 @@ TEST_F(HugePagesTest, ASnapshotOnHugePagesRestoresOn4KibPagesWhenAsked) {
   ASSERT_TRUE(refused.ok());
   EXPECT_FALSE(refused->exited_ok()) << refused->output;
   EXPECT_NE(refused->output.find("huge_pages \"None\""), std::string::npos) << refused->output;
+  as_saved.argv.insert(as_saved.argv.end(), {"--huge-pages", "None"});
+  auto on_small_pages = run_process(as_saved);
+  ASSERT_TRUE(on_small_pages.ok());
+  EXPECT_TRUE(on_small_pages->exited_ok()) << on_small_pages->output;
+  EXPECT_EQ(parse_guest_report(on_small_pages->output).boots, 0) << on_small_pages->output;
 
   std::string sock = dir_ + "/api.sock";
   auto vmm = std::async(std::launch::async, [&] {

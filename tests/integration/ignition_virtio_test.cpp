@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "ign_protocol.h"
 #include "support/guest_report.hpp"
@@ -102,12 +104,101 @@ TEST_F(IgnitionVirtio, BlkReadsWritesFlushesAndRefusesOutOfRange) {
 TEST_F(IgnitionVirtio, BlkReadOnlyDriveRefusesWrites) {
   std::string disk = path("disk2.img");
   write_pattern_disk(disk);
-  auto run = boot(R"("drives": [)" + drive("ro", disk, true, true) + "]", IGN_TEST_VIRTIO_BLK);
+  auto run = boot(R"("drives": [)" + drive("ro", disk, true, true) + "]",
+                  std::string(IGN_TEST_CMDLINE) + "," + IGN_TEST_VIRTIO_BLK);
   ASSERT_TRUE(run.process.exited_ok()) << run.explain();
   ASSERT_TRUE(run.report.passed(IGN_TEST_VIRTIO_BLK)) << run.explain();
+  // The root drive is named on the command line, as Firecracker does.
+  EXPECT_NE(run.report.info("cmdline").value_or("").find(" root=/dev/vda ro"), std::string::npos)
+      << run.explain();
   EXPECT_EQ(run.report.info("blk.ro"), "1");
   EXPECT_EQ(run.report.info("blk.ro_write"), "ioerr");
   EXPECT_EQ(first_unexpected_sector(disk, false), -1) << "a read-only disk is unchanged";
+}
+
+// A pmem file: IGN_PMEM_TAG | i in word i, then `tail` bytes more (not a whole word).
+void write_pmem_file(const std::string& path, uint64_t words, size_t tail) {
+  std::vector<uint64_t> data(words);
+  for (uint64_t i = 0; i < words; ++i) data[i] = IGN_PMEM_TAG | i;
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(words * 8));
+  out << std::string(tail, 'x');
+}
+
+std::vector<uint64_t> read_words(const std::string& path, uint64_t words) {
+  std::vector<uint64_t> data(words);
+  std::ifstream(path, std::ios::binary)
+      .read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(words * 8));
+  return data;
+}
+
+std::string pmem(const std::string& id, const std::string& file, bool root, bool ro) {
+  return R"({"id": ")" + id + R"(", "path_on_host": ")" + file + R"(", "root_device": )" +
+         (root ? "true" : "false") + R"(, "read_only": )" + (ro ? "true" : "false") + "}";
+}
+
+// The guest reads the file through the pmem region after its RAM, rewrites its first 4 KiB
+// and flushes; the writes are in the file when the VM is gone, and nothing else changed.
+TEST_F(IgnitionVirtio, PmemMapsTheFileIntoTheGuestAndFlushesItsWrites) {
+  std::string file = path("pmem.img");
+  const uint64_t words = (3u << 20) / 8;  // 3 MiB and 5 bytes: a 4 MiB region
+  write_pmem_file(file, words, 5);
+  auto run = boot(R"("pmem": [)" + pmem("pm0", file, true, false) + "]",
+                  std::string(IGN_TEST_CMDLINE) + "," + IGN_TEST_VIRTIO_PMEM);
+  ASSERT_TRUE(run.process.exited_ok()) << run.explain();
+  ASSERT_TRUE(run.report.passed(IGN_TEST_VIRTIO_PMEM)) << run.explain();
+  EXPECT_EQ(run.report.info("pmem.start"), "0x8000000 size=0x400000")
+      << "right after the 128 MiB of RAM, rounded up to 2 MiB";
+  EXPECT_NE(run.report.info("cmdline").value_or("").find(" root=/dev/pmem0 rw"), std::string::npos)
+      << run.explain();
+  auto data = read_words(file, words);
+  for (uint64_t i = 0; i < words; ++i) {
+    uint64_t want = i < IGN_PMEM_WRITE_BYTES / 8 ? (IGN_PMEM_WRITE_TAG | i) : (IGN_PMEM_TAG | i);
+    ASSERT_EQ(data[i], want) << "word " << i;
+  }
+  EXPECT_EQ(std::filesystem::file_size(file), words * 8 + 5) << "the file keeps its size";
+}
+
+// read_only: the region is a read-only memory slot; a guest store does not reach the file.
+TEST_F(IgnitionVirtio, PmemReadOnlyDropsTheGuestsWrites) {
+  std::string file = path("pmem-ro.img");
+  const uint64_t words = (2u << 20) / 8;
+  write_pmem_file(file, words, 0);
+  auto run = boot(R"("pmem": [)" + pmem("pm0", file, false, true) + "]", IGN_TEST_VIRTIO_PMEM,
+                  std::string(IGN_OPT_PMEM_RO) + "1");
+  ASSERT_TRUE(run.process.exited_ok()) << run.explain();
+  EXPECT_TRUE(run.report.passed(IGN_TEST_VIRTIO_PMEM)) << run.explain();
+  EXPECT_EQ(run.report.info("pmem.ro_write"), "dropped") << run.explain();
+  auto data = read_words(file, words);
+  for (uint64_t i = 0; i < words; ++i) ASSERT_EQ(data[i], IGN_PMEM_TAG | i) << "word " << i;
+}
+
+// Snapshotted at its ready point, before it used the device, the guest finds its pmem device
+// on the restored machine, mapped again over the same file.
+TEST_F(IgnitionVirtio, PmemWorksOnARestoredMachine) {
+  std::string file = path("pmem-snap.img"), store = path("store"), config = path("snap.json");
+  const uint64_t words = (2u << 20) / 8;
+  write_pmem_file(file, words, 0);
+  std::ofstream(config) << R"({"boot-source": {"kernel_image_path": ")"
+                        << guest_image("ignition-test.elf")
+                        << R"(", "boot_args": "ign.tests=boot,boottime,virtio-pmem"},
+      "machine-config": {"vcpu_count": 1, "mem_size_mib": 128}, "pmem": [)"
+                        << pmem("pm0", file, false, false) << "]}";
+  ProcessOptions snap;
+  snap.argv = {ignition_binary(), "--store", store, "snapshot", "base", "--config-file", config};
+  auto base = run_process(snap);
+  ASSERT_TRUE(base.ok() && base->exited_ok()) << (base.ok() ? base->output : "");
+  EXPECT_FALSE(parse_guest_report(base->output).passed(IGN_TEST_VIRTIO_PMEM))
+      << "the snapshot is taken before the pmem test";
+  ProcessOptions restore;
+  restore.argv = {ignition_binary(), "--store", store, "restore", "base"};
+  auto run = run_process(restore);
+  ASSERT_TRUE(run.ok() && run->exited_ok()) << (run.ok() ? run->output : "");
+  auto report = parse_guest_report(run->output);
+  EXPECT_EQ(report.boots, 0) << run->output;
+  EXPECT_TRUE(report.passed(IGN_TEST_VIRTIO_PMEM)) << run->output;
+  EXPECT_EQ(read_words(file, 1)[0], IGN_PMEM_WRITE_TAG) << "the restored guest wrote the file";
+  std::filesystem::remove_all(store);
 }
 
 TEST_F(IgnitionVirtio, EvilDriverIsRejectedAndTheDeviceRecovers) {

@@ -78,4 +78,17 @@ inline std::vector<RamRange> ram_ranges(uint64_t mem_bytes) {
   return {{0, kMmioGapStart}, {kMmioGapEnd, mem_bytes - kMmioGapStart}};
 }
 
+// virtio-pmem regions go right after RAM, 2 MiB aligned, one after the other: below the
+// MMIO gap when RAM ends there and all of `pmem_bytes` fits (where the test guests' identity
+// map reaches them), else after the last RAM byte above 4 GiB.
+inline constexpr uint64_t kPmemAlignment = 2ull << 20;
+inline uint64_t pmem_base(uint64_t mem_bytes, uint64_t pmem_bytes) {
+  auto align = [](uint64_t a) {
+    return (a + kPmemAlignment - 1) / kPmemAlignment * kPmemAlignment;
+  };
+  if (mem_bytes <= kMmioGapStart && align(mem_bytes) + pmem_bytes <= kMmioGapStart)
+    return align(mem_bytes);
+  return align(mem_bytes <= kMmioGapStart ? kMmioGapEnd : kMmioGapEnd + mem_bytes - kMmioGapStart);
+}
+
 }  // namespace ignition::x86_64

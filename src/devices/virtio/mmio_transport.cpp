@@ -61,6 +61,8 @@ std::string_view type_name(uint32_t type) {
       return "balloon";
     case DeviceType::Vsock:
       return "vsock";
+    case DeviceType::Pmem:
+      return "pmem";
   }
   return "unknown";
 }

@@ -12,6 +12,7 @@ enum class DeviceType : uint32_t {
   Rng = 4,
   Balloon = 5,
   Vsock = 19,
+  Pmem = 27,
 };
 
 // Device status bits (virtio spec 2.1).

@@ -47,10 +47,10 @@ Result<std::unique_ptr<KvmVm>> KvmVm::create(int kvm_fd, const KvmCaps& caps) {
 }
 
 Result<void> KvmVm::map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
-                               bool log_dirty) {
+                               bool log_dirty, bool read_only) {
   kvm_userspace_memory_region region{};
   region.slot = slot;
-  region.flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+  region.flags = (log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0) | (read_only ? KVM_MEM_READONLY : 0);
   region.guest_phys_addr = gpa;
   region.memory_size = size;
   region.userspace_addr = reinterpret_cast<uint64_t>(host);

@@ -13,8 +13,8 @@ class KvmVm final : public Vm {
  public:
   static Result<std::unique_ptr<KvmVm>> create(int kvm_fd, const KvmCaps& caps);
 
-  Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
-                          bool log_dirty) override;
+  Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, bool log_dirty,
+                          bool read_only) override;
   Result<void> unmap_memory(uint32_t slot) override;
   Result<void> create_irqchip() override;
   Result<void> set_irq_line(uint32_t gsi, bool level) override;

@@ -372,8 +372,6 @@ Result<void> VmmController::load_snapshot(const config::SnapshotLoadParams& para
         "boot-specific resources.");
   }
   if (!options_.restorer) return not_yet("loading a snapshot in this process");
-  if (params.huge_pages == config::SnapshotHugePages::k2M)
-    return not_yet("2M huge pages for a restored microVM (a Uffd handler serving 2 MiB pages)");
   auto restored =
       options_.restorer(params, [this](const Result<vmm::RunOutcome>& o) { on_exit(o); });
   if (!restored.ok()) return prefixed("Load snapshot error", restored.error());

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/memfd.h>
+#include <linux/mman.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +30,14 @@ Result<uint64_t> total_size_of(const std::vector<GuestMemory::Range>& ranges) {
   return total;
 }
 
+Result<void> check_huge_ranges(const std::vector<GuestMemory::Range>& ranges) {
+  for (const auto& r : ranges)
+    if (r.size % GuestMemory::kHugePageSize != 0 || r.gpa % GuestMemory::kHugePageSize != 0)
+      return err("huge_pages 2M: guest memory region {:#x}+{:#x} is not 2 MiB aligned", r.gpa,
+                 r.size);
+  return {};
+}
+
 // A count from /proc/meminfo ("HugePages_Free:"), or "?" when it cannot be read.
 std::string meminfo_value(std::string_view key) {
   std::ifstream in("/proc/meminfo");
@@ -38,6 +47,15 @@ std::string meminfo_value(std::string_view key) {
     return first == std::string::npos ? "?" : line.substr(first);
   }
   return "?";
+}
+
+// hugetlbfs pages are reserved when mapped: a pool too small fails here with the counts.
+Error huge_pool_error(uint64_t total, const std::string& why) {
+  return err(
+      "huge_pages 2M: cannot reserve {} huge pages for {} MiB of guest memory ({}); the host's "
+      "pool has {} free of {} (/proc/sys/vm/nr_hugepages)",
+      total / GuestMemory::kHugePageSize, total >> 20, why, meminfo_value("HugePages_Free:"),
+      meminfo_value("HugePages_Total:"));
 }
 
 }  // namespace
@@ -57,22 +75,13 @@ Result<GuestMemory> GuestMemory::create_anonymous(const std::vector<Range>& rang
 // hugetlbfs pages are reserved at mmap (no MAP_NORESERVE): a pool too small fails here with
 // a clear message, not with SIGBUS when the guest first touches a page the pool lacks.
 Result<GuestMemory> GuestMemory::create_huge(const std::vector<Range>& ranges, uint64_t total) {
-  for (const auto& r : ranges)
-    if (r.size % kHugePageSize != 0 || r.gpa % kHugePageSize != 0)
-      return err("huge_pages 2M: guest memory region {:#x}+{:#x} is not 2 MiB aligned", r.gpa,
-                 r.size);
+  IGN_TRY(check_huge_ranges(ranges));
   UniqueFd fd(::memfd_create("ignition-guest-ram", MFD_CLOEXEC | MFD_HUGETLB | MFD_HUGE_2MB));
   if (!fd.valid()) return err("huge_pages 2M: memfd_create(MFD_HUGETLB): {}", errno_string());
   if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0)
     return err("huge_pages 2M: cannot size {} MiB: {}", total >> 20, errno_string());
   auto memory = map(std::move(fd), ranges, total, false, /*reserve=*/true);
-  if (!memory.ok()) {
-    return err(
-        "huge_pages 2M: cannot reserve {} huge pages for {} MiB of guest memory ({}); the "
-        "host's pool has {} free of {} (/proc/sys/vm/nr_hugepages)",
-        total / kHugePageSize, total >> 20, memory.error().message,
-        meminfo_value("HugePages_Free:"), meminfo_value("HugePages_Total:"));
-  }
+  if (!memory.ok()) return huge_pool_error(total, memory.error().message);
   memory->backing_page_size_ = kHugePageSize;
   return memory;
 }
@@ -107,8 +116,19 @@ Result<GuestMemory> GuestMemory::map(UniqueFd fd, const std::vector<Range>& rang
   return adopt(std::move(fd), static_cast<uint8_t*>(base), total, ranges, copy_on_write);
 }
 
-Result<GuestMemory> GuestMemory::create_private_anonymous(const std::vector<Range>& ranges) {
+Result<GuestMemory> GuestMemory::create_private_anonymous(const std::vector<Range>& ranges,
+                                                          Pages pages) {
   IGN_ASSIGN_OR_RETURN(uint64_t total, total_size_of(ranges));
+  if (pages == Pages::kHuge2M) {
+    IGN_TRY(check_huge_ranges(ranges));
+    void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB, -1, 0);
+    if (base == MAP_FAILED) return huge_pool_error(total, errno_string());
+    IGN_ASSIGN_OR_RETURN(auto memory,
+                         adopt(UniqueFd(), static_cast<uint8_t*>(base), total, ranges, true));
+    memory.backing_page_size_ = kHugePageSize;
+    return memory;
+  }
   void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED)

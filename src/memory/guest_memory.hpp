@@ -47,7 +47,10 @@ class GuestMemory {
   // Guest RAM with nothing behind it yet: private anonymous memory, for a restore whose
   // pages a userfaultfd handler fills in from the snapshot (Firecracker's Uffd backend).
   // There is no file: fd() is -1.
-  static Result<GuestMemory> create_private_anonymous(const std::vector<Range>& ranges);
+  // With Pages::kHuge2M: 2 MiB hugetlbfs pages, reserved now (a Uffd restore of a 2M
+  // snapshot); kTransparent is the caller's advise_huge_pages().
+  static Result<GuestMemory> create_private_anonymous(const std::vector<Range>& ranges,
+                                                      Pages pages = Pages::kSmall);
   // Keeps `fd` open exactly as long as this memory is mapped: the userfaultfd its pages
   // are served through, and the connection whose end tells the handler the VMM is done.
   void hold(UniqueFd fd);

@@ -70,7 +70,8 @@ Result<std::vector<UffdMapping>> decode_uffd_mappings(std::string_view text) {
 std::vector<UffdMapping> uffd_mappings(const GuestMemory& memory) {
   std::vector<UffdMapping> mappings;
   for (const auto& r : memory.regions())
-    mappings.push_back({reinterpret_cast<uint64_t>(r.host), r.size, r.file_offset, kUffdPageSize});
+    mappings.push_back(
+        {reinterpret_cast<uint64_t>(r.host), r.size, r.file_offset, memory.backing_page_size()});
   return mappings;
 }
 
@@ -98,16 +99,16 @@ Result<UniqueFd> create_userfaultfd() {
   return uffd;
 }
 
-Result<void> register_missing_pages(int uffd, void* addr, uint64_t len) {
+Result<void> register_missing_pages(int uffd, void* addr, uint64_t len, uint64_t page_size) {
   uffdio_register reg{};
   reg.range.start = reinterpret_cast<uint64_t>(addr);
   reg.range.len = len;
   reg.mode = UFFDIO_REGISTER_MODE_MISSING;
   if (::ioctl(uffd, UFFDIO_REGISTER, &reg) != 0)
     return err("userfaultfd: registering {} MiB of guest memory: {}", len >> 20, errno_string());
-  constexpr uint64_t kNeeded =
-      (1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | (1ULL << _UFFDIO_WAKE);
-  if ((reg.ioctls & kNeeded) != kNeeded)
+  const uint64_t needed = (1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_WAKE) |
+                          (page_size == kUffdPageSize ? 1ULL << _UFFDIO_ZEROPAGE : 0);
+  if ((reg.ioctls & needed) != needed)
     return err("userfaultfd: this kernel cannot resolve faults in guest memory by copy");
   return {};
 }
@@ -194,7 +195,7 @@ Result<UffdHandshake> receive_uffd_handshake(int socket) {
 Result<void> attach_uffd_handler(GuestMemory& memory, const std::string& socket_path) {
   IGN_ASSIGN_OR_RETURN(auto uffd, create_userfaultfd());
   for (const auto& r : memory.regions())
-    IGN_TRY(register_missing_pages(uffd.get(), r.host, r.size));
+    IGN_TRY(register_missing_pages(uffd.get(), r.host, r.size, memory.backing_page_size()));
   IGN_ASSIGN_OR_RETURN(auto connection,
                        send_uffd_handshake(socket_path, uffd_mappings(memory), uffd.get()));
   memory.hold(std::move(uffd));

@@ -15,6 +15,7 @@
 namespace ignition {
 
 inline constexpr uint64_t kUffdPageSize = 4096;
+inline constexpr uint64_t kUffdHugePageSize = 2ull << 20;  // guest RAM on 2M hugetlbfs pages
 
 // Where one region of guest RAM is in the VMM and in the memory file (Firecracker's
 // GuestRegionUffdMapping).
@@ -41,8 +42,8 @@ std::vector<UffdMapping> uffd_mappings(const GuestMemory& memory);
 // it is made through /dev/userfaultfd.
 Result<UniqueFd> create_userfaultfd();
 // Registers [addr, addr+len) for missing-page faults, and checks that a handler can resolve
-// them there (copy, zero page, wake).
-Result<void> register_missing_pages(int uffd, void* addr, uint64_t len);
+// them there (copy and wake; on 4 KiB pages also zero page, which hugetlbfs lacks).
+Result<void> register_missing_pages(int uffd, void* addr, uint64_t len, uint64_t page_size);
 
 // Connects to the handler listening at `socket_path` and sends it `mappings` with `uffd`
 // attached, in one message. Returns the connection: the handler learns that the VMM is done

@@ -23,12 +23,21 @@ Result<UffdPager> UffdPager::create(const std::string& memory_path, UffdHandshak
   if (flags < 0 || ::fcntl(pager.uffd_.get(), F_SETFL, flags | O_NONBLOCK) != 0)
     return err("uffd handler: the descriptor received is not usable: {}", errno_string());
   uint64_t total = 0;
+  pager.page_size_ = pager.mappings_.front().page_size;
   for (const auto& m : pager.mappings_) {
     // One page size keeps the bookkeeping per page simple; it is all the VMM uses.
-    if (m.page_size != kUffdPageSize)
-      return err("uffd handler: page size {} is not supported (only {})", m.page_size,
-                 kUffdPageSize);
+    if (m.page_size != kUffdPageSize && m.page_size != kUffdHugePageSize)
+      return err("uffd handler: page size {} is not supported (only {} and {})", m.page_size,
+                 kUffdPageSize, kUffdHugePageSize);
+    if (m.page_size != pager.page_size_)
+      return err("uffd handler: mappings with different page sizes ({} and {})", pager.page_size_,
+                 m.page_size);
     total += m.size;
+  }
+  if (pager.page_size_ != kUffdPageSize) {
+    void* zeros = ::mmap(nullptr, pager.page_size_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (zeros == MAP_FAILED) return err("uffd handler: mmap: {}", errno_string());
+    pager.zeros_ = static_cast<const uint8_t*>(zeros);
   }
 
   UniqueFd fd(::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -49,7 +58,7 @@ Result<UffdPager> UffdPager::create(const std::string& memory_path, UffdHandshak
   if (file == MAP_FAILED) return err("memory file {}: mmap: {}", memory_path, errno_string());
   pager.file_ = static_cast<const uint8_t*>(file);
 
-  uint64_t pages = pager.file_size_ / kUffdPageSize;
+  uint64_t pages = pager.file_size_ / pager.page_size_;
   pager.removed_.assign(pages, false);
   pager.has_data_.assign(pages, false);
   for (off_t at = 0;;) {
@@ -61,8 +70,8 @@ Result<UffdPager> UffdPager::create(const std::string& memory_path, UffdHandshak
     }
     off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
     if (hole < 0) hole = static_cast<off_t>(pager.file_size_);
-    uint64_t first = static_cast<uint64_t>(data) / kUffdPageSize;
-    uint64_t end = (static_cast<uint64_t>(hole) + kUffdPageSize - 1) / kUffdPageSize;
+    uint64_t first = static_cast<uint64_t>(data) / pager.page_size_;
+    uint64_t end = (static_cast<uint64_t>(hole) + pager.page_size_ - 1) / pager.page_size_;
     for (uint64_t p = first; p < end && p < pages; ++p) pager.has_data_[p] = true;
     at = hole;
   }
@@ -72,8 +81,10 @@ Result<UffdPager> UffdPager::create(const std::string& memory_path, UffdHandshak
 UffdPager::UffdPager(UffdPager&& other) noexcept
     : mappings_(std::move(other.mappings_)),
       uffd_(std::move(other.uffd_)),
+      page_size_(other.page_size_),
       file_(std::exchange(other.file_, nullptr)),
       file_size_(std::exchange(other.file_size_, 0)),
+      zeros_(std::exchange(other.zeros_, nullptr)),
       has_data_(std::move(other.has_data_)),
       removed_(std::move(other.removed_)),
       pending_(std::move(other.pending_)),
@@ -82,17 +93,18 @@ UffdPager::UffdPager(UffdPager&& other) noexcept
 
 UffdPager::~UffdPager() {
   if (file_) ::munmap(const_cast<uint8_t*>(file_), file_size_);
+  if (zeros_) ::munmap(const_cast<uint8_t*>(zeros_), page_size_);
 }
 
 Result<uint64_t> UffdPager::file_page(uint64_t page) const {
   for (const auto& m : mappings_)
     if (page >= m.base_host_virt_addr && page - m.base_host_virt_addr < m.size)
-      return (m.offset + (page - m.base_host_virt_addr)) / kUffdPageSize;
+      return (m.offset + (page - m.base_host_virt_addr)) / page_size_;
   return err("uffd handler: fault at {:#x} is outside the guest memory it was given", page);
 }
 
 void UffdPager::mark_removed(uint64_t start, uint64_t end) {
-  for (uint64_t page = start & ~(kUffdPageSize - 1); page < end; page += kUffdPageSize) {
+  for (uint64_t page = start & ~(page_size_ - 1); page < end; page += page_size_) {
     auto index = file_page(page);
     if (index.ok()) removed_[*index] = true;
   }
@@ -121,20 +133,20 @@ Result<void> UffdPager::read_events() {
 }
 
 Result<bool> UffdPager::serve(uint64_t address) {
-  uint64_t page = address & ~(kUffdPageSize - 1);
+  uint64_t page = address & ~(page_size_ - 1);
   IGN_ASSIGN_OR_RETURN(uint64_t index, file_page(page));
   int rc;
   bool zero = removed_[index] || !has_data_[index];
-  if (zero) {
+  if (zero && !zeros_) {
     uffdio_zeropage z{};
     z.range.start = page;
-    z.range.len = kUffdPageSize;
+    z.range.len = page_size_;
     rc = ::ioctl(uffd_.get(), UFFDIO_ZEROPAGE, &z);
   } else {
     uffdio_copy c{};
     c.dst = page;
-    c.src = reinterpret_cast<uint64_t>(file_ + index * kUffdPageSize);
-    c.len = kUffdPageSize;
+    c.src = reinterpret_cast<uint64_t>(zero ? zeros_ : file_ + index * page_size_);
+    c.len = page_size_;
     rc = ::ioctl(uffd_.get(), UFFDIO_COPY, &c);
   }
   if (rc == 0) {
@@ -148,7 +160,7 @@ Result<bool> UffdPager::serve(uint64_t address) {
       // Two faults on one page (two vCPUs, or the VMM and a vCPU): the first copy resolved
       // it. Wake whoever still waits, in case the first copy's wake came too early for them.
       ++stats_.already_present;
-      uffdio_range range{page, kUffdPageSize};
+      uffdio_range range{page, page_size_};
       ::ioctl(uffd_.get(), UFFDIO_WAKE, &range);
       return true;
     }

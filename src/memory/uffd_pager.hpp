@@ -55,8 +55,11 @@ class UffdPager {
 
   std::vector<UffdMapping> mappings_;
   UniqueFd uffd_;
-  const uint8_t* file_ = nullptr;  // the memory file, mapped read-only
+  uint64_t page_size_ = kUffdPageSize;  // every mapping's: 4 KiB, or 2 MiB (hugetlbfs)
+  const uint8_t* file_ = nullptr;       // the memory file, mapped read-only
   uint64_t file_size_ = 0;
+  // hugetlbfs has no UFFDIO_ZEROPAGE: zero 2 MiB pages are copied from here.
+  const uint8_t* zeros_ = nullptr;
   std::vector<bool> has_data_;  // per file page: not a hole
   std::vector<bool> removed_;   // per file page: the VMM gave it back
   std::vector<uint64_t> pending_, retry_;

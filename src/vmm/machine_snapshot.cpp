@@ -134,18 +134,17 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
     if (!config->vsock) return err("vsock override: the snapshot has no vsock device");
     config->vsock->uds_path = *options.vsock_uds_path;
   }
-  // The restored RAM is a private view of the memory file (or of the handler's pages), in
-  // 4 KiB pages. A 2M snapshot restores only on 2 MiB pages in Firecracker, which means a
-  // Uffd handler serving them; ignition's handler serves 4 KiB pages, so it asks for the
-  // 4 KiB restore to be chosen explicitly.
+  // The restored RAM is a private view of the memory file (4 KiB pages, optionally advised
+  // for THP), or of the pages a Uffd handler serves, which can be 2 MiB hugetlbfs pages. As in
+  // Firecracker, a snapshot on 2M pages restores on 2M pages only through Uffd; asking for
+  // huge_pages None or Transparent restores it on 4 KiB pages from its file.
   if (options.huge_pages) config->machine_config.huge_pages = *options.huge_pages;
   const GuestMemory::Pages pages = guest_pages(config->machine_config.huge_pages);
-  if (pages == GuestMemory::Pages::kHuge2M)
+  if (pages == GuestMemory::Pages::kHuge2M && !uffd)
     return err(
-        "the snapshot's guest memory was on 2M huge pages, which restore only through a "
-        "userfaultfd handler serving 2 MiB pages (ignition's serves 4 KiB pages); load it "
-        "with huge_pages \"None\" (ignition restore --huge-pages None) to restore it on 4 KiB "
-        "pages");
+        "the snapshot's guest memory was on 2M huge pages, which restore only through the Uffd "
+        "memory backend; load it with huge_pages \"None\" (ignition restore --huge-pages "
+        "None) to restore it on 4 KiB pages from its memory file");
 
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
   IGN_ASSIGN_OR_RETURN(auto ranges, decode_layout(layout_bytes));
@@ -165,7 +164,7 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   // With Uffd the memory file is the handler's business; the VMM only knows its socket, and
   // contacts the handler only once the state decoded: a bad file does not use it up.
   IGN_ASSIGN_OR_RETURN(auto memory,
-                       uffd ? load_snapshot_memory_uffd(options.uffd_socket, parents, ranges)
+                       uffd ? load_snapshot_memory_uffd(options.uffd_socket, parents, ranges, pages)
                             : load_snapshot_memory(paths.memory, parents, ranges));
   if (pages == GuestMemory::Pages::kTransparent) IGN_TRY(memory.advise_huge_pages());
   IGN_ASSIGN_OR_RETURN(auto loop, EventLoop::create());

@@ -83,7 +83,8 @@ Result<GuestMemory> load_snapshot_memory(const std::string& memory_path,
 
 Result<GuestMemory> load_snapshot_memory_uffd(const std::string& socket_path,
                                               const std::vector<std::string>& parents,
-                                              const std::vector<GuestMemory::Range>& ranges) {
+                                              const std::vector<GuestMemory::Range>& ranges,
+                                              GuestMemory::Pages pages) {
   if (!parents.empty()) {
     return err(
         "a diff snapshot cannot be restored with the Uffd memory backend: its handler serves "
@@ -91,7 +92,7 @@ Result<GuestMemory> load_snapshot_memory_uffd(const std::string& socket_path,
         "it into a full snapshot first",
         parents.size());
   }
-  IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::create_private_anonymous(ranges));
+  IGN_ASSIGN_OR_RETURN(auto memory, GuestMemory::create_private_anonymous(ranges, pages));
   IGN_TRY(attach_uffd_handler(memory, socket_path));
   return memory;
 }

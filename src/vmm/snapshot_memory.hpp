@@ -39,10 +39,12 @@ Result<GuestMemory> load_snapshot_memory(const std::string& memory_path,
 // RAM for a restore through a userfaultfd page-fault handler (Firecracker's Uffd backend):
 // anonymous memory whose pages the handler listening at `socket_path` fills in from the
 // snapshot's memory file. A diff snapshot (non-empty `parents`) is refused: the handler
-// serves one file.
-Result<GuestMemory> load_snapshot_memory_uffd(const std::string& socket_path,
-                                              const std::vector<std::string>& parents,
-                                              const std::vector<GuestMemory::Range>& ranges);
+// serves one file. `pages`: kHuge2M puts RAM on 2 MiB hugetlbfs pages the handler fills
+// 2 MiB at a time (Firecracker's huge-page restore).
+Result<GuestMemory> load_snapshot_memory_uffd(
+    const std::string& socket_path, const std::vector<std::string>& parents,
+    const std::vector<GuestMemory::Range>& ranges,
+    GuestMemory::Pages pages = GuestMemory::Pages::kSmall);
 // Rewrites a diff snapshot as a full one: its memory file becomes the whole layered RAM and
 // its state file forgets the parents. A full snapshot is left as it is.
 Result<void> flatten_snapshot(const std::string& state_path, const std::string& memory_path);

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "api/api_main.hpp"
+#include "cli/exit_status.hpp"
 #include "cli/store_commands.hpp"
 #include "cli/terminal.hpp"
 #include "cli/uffd_handler.hpp"
@@ -23,30 +24,19 @@ namespace {
 
 using namespace ignition;
 
-constexpr int kExitOk = 0, kExitError = 1, kExitGuestFault = 2;
-
-int fail(const std::string& message) {
-  std::fprintf(stderr, "ignition: %s\n", message.c_str());
-  return kExitError;
-}
+using cli::exit_status;
+using cli::fail;
+using cli::kExitError;
+using cli::kExitOk;
 
 // Runs a machine to its end and turns the outcome into an exit status.
 int run_to_end(Result<std::unique_ptr<vmm::Machine>> machine) {
   if (!machine.ok()) return fail(machine.error().message);
   cli::RawTerminal raw(STDIN_FILENO);
   auto outcome = (*machine)->run();
-  if (!outcome.ok()) return fail(outcome.error().message);
-  if (!(*machine)->snapshot_error().empty()) return fail((*machine)->snapshot_error());
-  switch (outcome->kind) {
-    case vmm::RunOutcome::Kind::Reset:
-    case vmm::RunOutcome::Kind::Shutdown:
-      spdlog::info("VM stopped: {}", outcome->detail);
-      return kExitOk;
-    case vmm::RunOutcome::Kind::Fatal:
-      std::fprintf(stderr, "ignition: guest stopped: %s\n", outcome->detail.c_str());
-      return kExitGuestFault;
-  }
-  return kExitError;
+  if (outcome.ok() && !(*machine)->snapshot_error().empty())
+    return fail((*machine)->snapshot_error());
+  return exit_status(outcome);
 }
 
 vmm::MachineIo console_io(std::chrono::steady_clock::time_point start, bool reset_port) {
@@ -179,9 +169,10 @@ int main(int argc, char** argv) {
                     "Move the guest clock on by the time since the snapshot (else it resumes "
                     "where it was saved)");
   std::string restore_huge_pages;
-  restore->add_option("--huge-pages", restore_huge_pages,
-                      "Pages for the restored RAM instead of the snapshot's setting (a 2M "
-                      "snapshot restores only with None or Transparent)")
+  restore
+      ->add_option("--huge-pages", restore_huge_pages,
+                   "Pages for the restored RAM instead of the snapshot's setting (a 2M "
+                   "snapshot restores only with None or Transparent)")
       ->check(CLI::IsMember({"None", "Transparent"}));
 
   std::string clone_name;

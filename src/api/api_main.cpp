@@ -17,18 +17,16 @@
 #include "api/router.hpp"
 #include "api/vmm_controller.hpp"
 #include "base/fd.hpp"
+#include "cli/exit_status.hpp"
 #include "cli/terminal.hpp"
 
 namespace ignition::api {
 
 namespace {
 
-constexpr int kExitOk = 0, kExitError = 1, kExitGuestFault = 2;
-
-int fail(const std::string& message) {
-  std::fprintf(stderr, "ignition: %s\n", message.c_str());
-  return kExitError;
-}
+using cli::exit_status;
+using cli::fail;
+using cli::kExitOk;
 
 // SIGINT/SIGTERM blocked in this thread (and so in every thread started after) and read
 // from a signalfd; the old mask comes back on destruction.
@@ -73,20 +71,6 @@ std::chrono::microseconds process_cpu_time() {
   ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return std::chrono::seconds(ts.tv_sec) + std::chrono::duration_cast<std::chrono::microseconds>(
                                                std::chrono::nanoseconds(ts.tv_nsec));
-}
-
-int exit_status(const Result<vmm::RunOutcome>& outcome) {
-  if (!outcome.ok()) return fail(outcome.error().message);
-  switch (outcome->kind) {
-    case vmm::RunOutcome::Kind::Reset:
-    case vmm::RunOutcome::Kind::Shutdown:
-      spdlog::info("VM stopped: {}", outcome->detail);
-      return kExitOk;
-    case vmm::RunOutcome::Kind::Fatal:
-      std::fprintf(stderr, "ignition: guest stopped: %s\n", outcome->detail.c_str());
-      return kExitGuestFault;
-  }
-  return kExitError;
 }
 
 }  // namespace

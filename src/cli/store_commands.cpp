@@ -11,14 +11,11 @@
 
 #include <fmt/format.h>
 
+#include "cli/exit_status.hpp"
+
 namespace ignition::cli {
 
 namespace {
-
-int fail(const std::string& message) {
-  std::fprintf(stderr, "ignition: %s\n", message.c_str());
-  return 1;
-}
 
 // The child side of a clone: console and logs to the instance's console.log, then a fresh
 // ignition for the instance. exec, not just fork: each clone is a clean process with its
@@ -64,7 +61,7 @@ int clone_command(const vmm::SnapshotStore& store, const std::string& base, uint
   std::printf("started %zu clone(s) of %s in %.1f ms\n", children.size(), base.c_str(),
               std::chrono::duration<double, std::milli>(spawned).count());
   std::fflush(stdout);
-  if (children.size() != count) return 1;
+  if (children.size() != count) return kExitError;
   if (detach) return 0;
   int worst = 0;
   for (const auto& [id, pid] : children) {

@@ -94,6 +94,10 @@
 #define IGN_INFO_BALLOON_READY "balloon.ready"
 /* ... has inflated to it and now waits for the host to lower it again (deflate). */
 #define IGN_INFO_BALLOON_INFLATED "balloon.inflated"
+/* ... or, with ign.balloon.report=1, has reported a chunk of its memory as free (free page
+ * reporting): balloon.reported=<bytes> zeroed=<yes|no>, zeroed=yes when the host discarded it. */
+#define IGN_INFO_BALLOON_REPORTED "balloon.reported"
+#define IGN_OPT_BALLOON_REPORT "ign.balloon.report="
 /* virtio-vsock: the guest now accepts a host-initiated connection on its listen port. */
 #define IGN_INFO_VSOCK_LISTENING "vsock.listening"
 /* vmgenid: the generation ID as 32 hex digits (memory order), once per run of the test; a

@@ -6,7 +6,13 @@
  * used that memory would, so the host really holds those pages and can show it freed them
  * (balloon.touched=<pages> gpa=<first> bytes=<n>: the pages are contiguous). After deflating
  * it reads them back: balloon.reclaimed=zeroed (the host discarded them), kept (their old
- * contents) or mixed. */
+ * contents) or mixed.
+ * With ign.balloon.report=1 it instead checks free page reporting (VIRTIO_BALLOON_F_REPORTING,
+ * which the device must offer): it fills a 2 MiB-aligned 2 MiB chunk with a pattern, reports
+ * it on the reporting queue as one device-writable buffer as Linux does with a free 2 MiB page,
+ * and once the device returns it checks that the chunk reads as zeros (the host discarded it):
+ * balloon.reported=<bytes> zeroed=<yes|no>. */
+#include "cmdline.h"
 #include "cpu.h"
 #include "pool.h"
 #include "report.h"
@@ -16,6 +22,9 @@
 #include "virtio_common.h"
 
 #define VIRTIO_BALLOON_F_STATS_VQ 1
+#define VIRTIO_BALLOON_F_REPORTING 5
+#define REPORT_CHUNK (2u << 20)
+#define REPORT_MARK 0x74726f7065720000ull /* "\0\0report", plus the word's index */
 #define BALLOON_CFG_NUM_PAGES 0
 #define BALLOON_CFG_ACTUAL 4
 #define BALLOON_PFN_SHIFT 12
@@ -35,7 +44,7 @@ struct balloon_stat {
 
 struct balloon {
   struct virtio_test t;
-  struct virtq inflateq, deflateq, statsq;
+  struct virtq inflateq, deflateq, statsq, reportq;
   uint32_t* pfns; /* MAX_PAGES: the pages in the balloon, in order */
   uint8_t* pages; /* the memory they come from */
   uint32_t* request;
@@ -152,14 +161,71 @@ static void run(struct balloon* b, struct guest* g) {
   report_pass(name, "inflated=%u deflated=%u actual=%u", target, deflated, b->actual);
 }
 
+static bool report_option(struct guest* g) {
+  struct str v;
+  uint64_t n = 0;
+  return cmdline_option(&g->boot, IGN_OPT_BALLOON_REPORT, &v) && parse_u64(v, false, &n) && n == 1;
+}
+
+static void run_report(struct balloon* b) {
+  const char* name = IGN_TEST_VIRTIO_BALLOON;
+  volatile uint64_t* chunk = pool_alloc_untouched(REPORT_CHUNK, REPORT_CHUNK);
+  if (!chunk) {
+    report_fail(name, "out-of-memory free=%lu", pool_free_bytes());
+    return;
+  }
+  const uint64_t words = REPORT_CHUNK / sizeof(uint64_t);
+  for (uint64_t i = 0; i < words; i++) chunk[i] = REPORT_MARK | i;
+  /* The device only names these pages free; it writes nothing, so the used length is 0. */
+  struct virtq_buf buf = {(uint64_t)chunk, REPORT_CHUNK, true};
+  int64_t written = virtq_transfer(&b->reportq, &buf, 1, REQUEST_TIMEOUT_US);
+  if (written < 0) {
+    report_fail(name, "report-timeout status=0x%x", virtio_status(&b->t.dev));
+    return;
+  }
+  uint64_t zero = 0, kept = 0;
+  for (uint64_t i = 0; i < words; i++) {
+    uint64_t w = chunk[i];
+    zero += w == 0;
+    kept += w == (REPORT_MARK | i);
+  }
+  bool zeroed = zero == words;
+  report_info(IGN_INFO_BALLOON_REPORTED "=%u zeroed=%s gpa=0x%lx used_len=%ld kept_words=%lu",
+              REPORT_CHUNK, zeroed ? "yes" : "no", (uint64_t)chunk, written, kept);
+  if (zeroed)
+    report_pass(name, "reported=%u zeroed=yes", REPORT_CHUNK);
+  else
+    report_fail(name, "reported-not-zeroed zero_words=%lu kept_words=%lu of=%lu", zero, kept,
+                words);
+}
+
 void test_virtio_balloon(struct guest* g) {
   struct balloon b = {0};
+  bool report = report_option(g);
   uint64_t wanted = VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX);
+  if (report) wanted |= VIRTIO_BIT(VIRTIO_BALLOON_F_REPORTING);
   if (!virtio_test_open(&b.t, g, IGN_TEST_VIRTIO_BALLOON, "balloon", VIRTIO_ID_BALLOON, wanted) ||
       !virtio_test_queue(&b.t, &b.inflateq, 0, 64) ||
       !virtio_test_queue(&b.t, &b.deflateq, 1, 64) ||
       (virtio_has(&b.t.dev, VIRTIO_BALLOON_F_STATS_VQ) &&
        !virtio_test_queue(&b.t, &b.statsq, 2, 8))) {
+    virtio_test_close(&b.t);
+    return;
+  }
+  if (report) {
+    if (!virtio_has(&b.t.dev, VIRTIO_BALLOON_F_REPORTING)) {
+      report_fail(IGN_TEST_VIRTIO_BALLOON, "reporting-not-offered offered=0x%lx",
+                  b.t.dev.device_features);
+      virtio_test_close(&b.t);
+      return;
+    }
+    /* Queues are numbered among the negotiated ones: reporting follows statistics if any. */
+    uint16_t index = virtio_has(&b.t.dev, VIRTIO_BALLOON_F_STATS_VQ) ? 3 : 2;
+    if (virtio_test_queue(&b.t, &b.reportq, index, 32)) {
+      virtio_driver_ok(&b.t.dev);
+      if (virtio_has(&b.t.dev, VIRTIO_BALLOON_F_STATS_VQ)) push_stats(&b, g);
+      run_report(&b);
+    }
     virtio_test_close(&b.t);
     return;
   }

@@ -214,7 +214,10 @@ json machine_metrics(const vmm::Machine::Counters& c) {
   out["balloon"] = {{"inflate_count", b.inflate_requests},
                     {"deflate_count", b.deflate_requests},
                     {"stats_updates_count", b.stats_reports},
-                    {"stats_update_fails", b.stats_report_errors}};
+                    {"stats_update_fails", b.stats_report_errors},
+                    {"free_page_report_count", b.free_page_reports},
+                    {"free_page_report_freed", b.free_pages_reported * 4096},
+                    {"free_page_report_fails", b.free_page_report_errors}};
   out["i8042"] = {{"read_count", c.i8042.reads},
                   {"write_count", c.i8042.writes},
                   {"missed_read_count", c.i8042.missed_reads},

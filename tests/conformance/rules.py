@@ -179,9 +179,9 @@ def value_overrides(fx):
         "Balloon.deflate_on_oom": True,
         "Balloon.stats_polling_interval_s": 1,
         # ignition's balloon has no free page hinting: PUT /balloon keeps it, InstanceStart
-        # refuses it. Off, so the boot phase boots.
+        # refuses it. Off, so the boot phase boots. Free page reporting is supported.
         "Balloon.free_page_hinting": False,
-        "Balloon.free_page_reporting": False,
+        "Balloon.free_page_reporting": True,
         "BalloonUpdate.amount_mib": 1,
         "BalloonStatsUpdate.stats_polling_interval_s": 2,
         "Vsock.guest_cid": 3,

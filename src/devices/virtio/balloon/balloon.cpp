@@ -40,7 +40,6 @@ void bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
 Result<std::unique_ptr<Balloon>> Balloon::create(const config::Balloon& cfg,
                                                  uint64_t guest_mem_mib) {
   if (cfg.free_page_hinting) return err("balloon: free page hinting is not supported");
-  if (cfg.free_page_reporting) return err("balloon: free page reporting is not supported");
   if (cfg.amount_mib > guest_mem_mib)
     return err("balloon: amount_mib {} is more than the guest's {} MiB", cfg.amount_mib,
                guest_mem_mib);
@@ -49,6 +48,7 @@ Result<std::unique_ptr<Balloon>> Balloon::create(const config::Balloon& cfg,
 
   uint64_t features = kFeatureVersion1;
   if (cfg.deflate_on_oom) features |= kBalloonFeatureDeflateOnOom;
+  if (cfg.free_page_reporting) features |= kBalloonFeatureReporting;
   UniqueFd timer;
   if (cfg.stats_polling_interval_s > 0) {
     // The spec wants no statistics queue at all when statistics are off.
@@ -63,8 +63,8 @@ Result<std::unique_ptr<Balloon>> Balloon::create(const config::Balloon& cfg,
 }
 
 std::vector<uint16_t> Balloon::queue_max_sizes() const {
-  if (stats_enabled()) return {kQueueSize, kQueueSize, kQueueSize};
-  return {kQueueSize, kQueueSize};
+  size_t count = 2 + (stats_enabled() ? 1 : 0) + (reporting_enabled() ? 1 : 0);
+  return std::vector<uint16_t>(count, kQueueSize);
 }
 
 void Balloon::read_config(uint64_t offset, std::span<uint8_t> data) {
@@ -103,10 +103,17 @@ Result<void> Balloon::activate(const ActiveContext& ctx) {
   std::optional<uint16_t> held = std::exchange(restored_stats_head_, std::nullopt);
   if (held && (!stats || *held >= ctx.queues[kStatsQueue].config().size))
     return err("the saved statistics buffer {} is not in a statistics queue", *held);
+  std::optional<uint16_t> reporting;
+  if (reporting_enabled() && (ctx.acked_features & kBalloonFeatureReporting)) {
+    reporting = static_cast<uint16_t>(stats ? kStatsQueue + 1 : kStatsQueue);
+    if (*reporting >= ctx.queues.size() || !ctx.queues[*reporting].config().ready)
+      return err("the driver accepted free page reporting but did not set up its queue");
+  }
   watch_.inner = &ctx.interrupt;
   watch_.broken = false;
   ctx_.emplace(ActiveContext{ctx.memory, ctx.queues, watch_, ctx.acked_features});
   stats_head_ = held;
+  reporting_queue_ = reporting;
   {
     std::lock_guard lock(mu_);
     active_ = true;
@@ -123,6 +130,7 @@ void Balloon::reset() {
   watch_.broken = false;
   stats_head_.reset();
   restored_stats_head_.reset();
+  reporting_queue_.reset();
   std::lock_guard lock(mu_);
   active_ = false;
   stats_running_ = false;
@@ -171,6 +179,8 @@ Result<void> Balloon::restore_state(std::span<const uint8_t> state) {
 
 void Balloon::process_queue(uint16_t index) {
   if (!ctx_ || watch_.broken) return;
+  // Checked first: without statistics the reporting queue is queue 2.
+  if (reporting_queue_ && index == *reporting_queue_) return process_reporting();
   switch (index) {
     case kInflateQueue:
       process_inflate();
@@ -234,6 +244,33 @@ void Balloon::process_deflate() {
                      note_guest_error(counters_.malformed_requests, 1, "deflate", pfns.error());
                    return std::optional<uint32_t>(0);
                  });
+}
+
+void Balloon::process_reporting() {
+  serve_requests(
+      *ctx_, *reporting_queue_, kName,
+      [&](const DescriptorChain& chain) -> Result<std::optional<uint32_t>> {
+        bump(counters_.free_page_reports);
+        FreePageReport report = read_free_page_report(chain);
+        if (report.malformed)
+          note_guest_error(
+              counters_.free_page_report_errors, report.malformed, "free page report",
+              err("{} buffers device-readable, empty or not page-aligned", report.malformed));
+        // Discarded before the chain is returned: once the driver sees it used, the pages
+        // go back to its allocator and may be written at once.
+        for (const PageRange& r : report.ranges) {
+          auto done = discard_guest_ram(ctx_->memory, r.first_pfn << kBalloonPfnShift,
+                                        r.count << kBalloonPfnShift);
+          if (done.ok()) {
+            bump(counters_.free_pages_reported, r.count);
+          } else {
+            bump(counters_.discard_failures);
+            spdlog::warn("{}: {}", kName, done.error().message);
+          }
+        }
+        // The device writes nothing into the buffers: they only name the pages.
+        return std::optional<uint32_t>(0);
+      });
 }
 
 void Balloon::process_stats() {
@@ -356,6 +393,7 @@ config::Balloon Balloon::config() const {
   c.amount_mib = num_pages_ / kBalloonPagesPerMib;
   c.deflate_on_oom = features_ & kBalloonFeatureDeflateOnOom;
   c.stats_polling_interval_s = stats_interval_s_;
+  c.free_page_reporting = reporting_enabled();
   return c;
 }
 
@@ -366,10 +404,12 @@ uint32_t Balloon::actual_pages() const {
 
 BalloonCounters Balloon::counters() const {
   auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  return {get(counters_.inflate_requests),   get(counters_.deflate_requests),
-          get(counters_.pages_discarded),    get(counters_.bad_pfns),
-          get(counters_.malformed_requests), get(counters_.discard_failures),
-          get(counters_.stats_reports),      get(counters_.stats_report_errors)};
+  return {get(counters_.inflate_requests),       get(counters_.deflate_requests),
+          get(counters_.pages_discarded),        get(counters_.bad_pfns),
+          get(counters_.malformed_requests),     get(counters_.discard_failures),
+          get(counters_.stats_reports),          get(counters_.stats_report_errors),
+          get(counters_.free_page_reports),      get(counters_.free_pages_reported),
+          get(counters_.free_page_report_errors)};
 }
 
 }  // namespace ignition::devices::virtio

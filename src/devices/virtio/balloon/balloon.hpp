@@ -1,6 +1,7 @@
 // virtio-balloon: the VMM sets a target size, the guest driver gives pages back to the host
 // (inflate) or takes them back (deflate) to reach it, and optionally reports its memory
-// statistics every few seconds. Firecracker's balloon, without free page hinting/reporting.
+// statistics every few seconds, and with free page reporting gives the host the free pages
+// the guest lists. Firecracker's balloon, without free page hinting.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,7 @@ namespace ignition::devices::virtio {
 // Feature bits (virtio spec 5.5.3).
 inline constexpr uint64_t kBalloonFeatureStatsVq = 1ULL << 1;
 inline constexpr uint64_t kBalloonFeatureDeflateOnOom = 1ULL << 2;
+inline constexpr uint64_t kBalloonFeatureReporting = 1ULL << 5;  // VIRTIO_BALLOON_F_REPORTING
 
 // What the device has done, for metrics and tests.
 struct BalloonCounters {
@@ -28,8 +30,12 @@ struct BalloonCounters {
   uint64_t bad_pfns = 0;            // PFNs outside guest RAM, skipped
   uint64_t malformed_requests = 0;  // inflate/deflate requests skipped whole
   uint64_t discard_failures = 0;
-  uint64_t stats_reports = 0;        // statistics reports received
-  uint64_t stats_report_errors = 0;  // malformed reports and unknown tags
+  uint64_t stats_reports = 0;            // statistics reports received
+  uint64_t stats_report_errors = 0;      // malformed reports and unknown tags
+  uint64_t free_page_reports = 0;        // free page reporting chains returned to the driver
+  uint64_t free_pages_reported = 0;      // 4 KiB pages returned to the host that way
+  uint64_t free_page_report_errors = 0;  // reported buffers device-readable, empty, unaligned
+  // (discards that fail count in discard_failures, whichever queue asked for them)
 };
 
 class Balloon final : public Device {
@@ -38,11 +44,13 @@ class Balloon final : public Device {
   static constexpr uint16_t kInflateQueue = 0;
   static constexpr uint16_t kDeflateQueue = 1;
   static constexpr uint16_t kStatsQueue = 2;  // only when statistics are enabled
+  // The reporting queue comes next, at 2 or 3 (after the statistics queue iff the driver
+  // accepted statistics: Linux numbers only the queues of negotiated features).
   static constexpr uint64_t kConfigSize = 8;  // le32 num_pages, le32 actual
 
   // A balloon of `cfg.amount_mib` (at most the guest's `guest_mem_mib`). Statistics are
-  // enabled for the device's lifetime iff cfg.stats_polling_interval_s > 0. Free page
-  // hinting and reporting are refused.
+  // enabled for the device's lifetime iff cfg.stats_polling_interval_s > 0, free page
+  // reporting iff cfg.free_page_reporting. Free page hinting is refused.
   static Result<std::unique_ptr<Balloon>> create(const config::Balloon& cfg,
                                                  uint64_t guest_mem_mib);
 
@@ -93,10 +101,12 @@ class Balloon final : public Device {
         stats_interval_s_(stats_interval_s) {}
 
   bool stats_enabled() const { return stats_timer_.valid(); }
+  bool reporting_enabled() const { return features_ & kBalloonFeatureReporting; }
   bool stats_running() const;
   void process_inflate();
   void process_deflate();
   void process_stats();
+  void process_reporting();
   void on_stats_timer();
   void on_wake();
   void fail(const Error& e);
@@ -126,6 +136,7 @@ class Balloon final : public Device {
   ResetWatch watch_;
   std::optional<uint16_t> stats_head_;           // the statistics buffer we hold
   std::optional<uint16_t> restored_stats_head_;  // held again by the next activate()
+  std::optional<uint16_t> reporting_queue_;      // its index, when the driver accepted it
 
   // Shared with API threads.
   mutable std::mutex mu_;
@@ -138,7 +149,8 @@ class Balloon final : public Device {
 
   struct AtomicCounters {
     std::atomic<uint64_t> inflate_requests{0}, deflate_requests{0}, pages_discarded{0}, bad_pfns{0},
-        malformed_requests{0}, discard_failures{0}, stats_reports{0}, stats_report_errors{0};
+        malformed_requests{0}, discard_failures{0}, stats_reports{0}, stats_report_errors{0},
+        free_page_reports{0}, free_pages_reported{0}, free_page_report_errors{0};
   } counters_;
 };
 

@@ -52,7 +52,8 @@ Result<void> discard_guest_ram(GuestMemory& mem, uint64_t gpa, uint64_t len) {
     punch = st.st_nlink == 0;
   }
   // RAM on 2 MiB hugetlbfs pages goes back in whole huge pages only: the part of the range
-  // that covers some (usually none, as the guest gives back 4 KiB pages), as in Firecracker.
+  // that covers some (usually none when the guest gives back 4 KiB pages; free page reports
+  // are often whole 2 or 4 MiB). Firecracker never reclaims huge pages.
   const uint64_t unit = mem.backing_page_size();
   for (const Piece& p : pieces) {
     const uint64_t from = p.region->file_offset + p.offset;

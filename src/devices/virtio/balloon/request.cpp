@@ -86,4 +86,20 @@ bool apply_balloon_stat(config::BalloonStats& s, const BalloonStat& stat) {
   return true;
 }
 
+FreePageReport read_free_page_report(const DescriptorChain& chain) {
+  FreePageReport report;
+  for (const Buffer& buf : chain.buffers) {
+    if (!buf.writable || buf.len == 0) {
+      ++report.malformed;
+      continue;
+    }
+    // Inward, so only pages wholly inside what the driver called free are touched.
+    const uint64_t first = (buf.gpa + kBalloonPageSize - 1) >> kBalloonPfnShift;
+    const uint64_t end = (buf.gpa + buf.len) >> kBalloonPfnShift;
+    if (buf.gpa % kBalloonPageSize != 0 || buf.len % kBalloonPageSize != 0) ++report.malformed;
+    if (first < end) report.ranges.push_back({first, end - first});
+  }
+  return report;
+}
+
 }  // namespace ignition::devices::virtio

@@ -1,5 +1,6 @@
 // virtio-balloon guest requests (virtio spec 5.5.6): the page-frame arrays of the inflate
-// and deflate queues and the tag/value pairs of the statistics queue, read and checked.
+// and deflate queues, the tag/value pairs of the statistics queue and the page ranges of the
+// free page reporting queue, read and checked.
 #pragma once
 
 #include <cstdint>
@@ -70,5 +71,18 @@ Result<std::vector<BalloonStat>> read_balloon_stats(const GuestMemory& mem,
 
 // Records one entry in `stats`; false for a tag this device does not know.
 bool apply_balloon_stat(config::BalloonStats& stats, const BalloonStat& stat);
+
+// A free page report (virtio spec 5.5.6.7): the ranges of whole 4 KiB pages to discard, in the
+// order the driver listed them, and how many of its buffers were not as the spec wants.
+struct FreePageReport {
+  std::vector<PageRange> ranges;
+  uint64_t malformed = 0;
+};
+
+// Each device-writable buffer of a reporting chain is one range of free guest pages (the
+// queue has already checked that it lies inside guest RAM). Device-readable and empty buffers
+// are skipped and a range that is not 4 KiB-aligned is trimmed to the whole pages inside it:
+// both count as malformed, and neither makes the device discard a byte outside the buffer.
+FreePageReport read_free_page_report(const DescriptorChain& chain);
 
 }  // namespace ignition::devices::virtio

@@ -172,8 +172,9 @@ int main(int argc, char** argv) {
   restore
       ->add_option("--huge-pages", restore_huge_pages,
                    "Pages for the restored RAM instead of the snapshot's setting (a 2M "
-                   "snapshot restores only with None or Transparent)")
-      ->check(CLI::IsMember({"None", "Transparent"}));
+                   "snapshot restores on 2M pages only with --uffd-socket; None or "
+                   "Transparent put it on 4 KiB pages)")
+      ->check(CLI::IsMember({"None", "Transparent", "2M"}));
 
   std::string clone_name;
   uint32_t clone_count = 1;

@@ -1,6 +1,7 @@
 #include "base/unix_listener.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include <fmt/format.h>
 
 namespace ignition {
 
@@ -52,7 +55,12 @@ Result<void> clear_stale_socket(const std::string& path, const sockaddr_un& addr
 // Binds and listens under a temporary name beside `path`, then renames it into place: bind
 // creates the file, and a client that connects between bind and listen is refused.
 Result<void> bind_listening(int fd, const std::string& path, const sockaddr_un& addr, int backlog) {
-  std::string temporary = path + ".listening." + std::to_string(::getpid());
+  // Unique to this call (two threads, or two PID namespaces, may publish the same path):
+  // bind fails on an existing name instead of taking someone else's.
+  uint64_t nonce = 0;
+  if (::getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
+    return err("getrandom: {}", errno_string());
+  std::string temporary = fmt::format("{}.{:x}", path, nonce & 0xffffffffffu);
   auto temporary_addr = address(temporary);
   if (!temporary_addr.ok()) {
     // Too long for sun_path with the suffix: bind in place. The window is two syscalls
@@ -66,7 +74,6 @@ Result<void> bind_listening(int fd, const std::string& path, const sockaddr_un& 
     }
     return {};
   }
-  ::unlink(temporary.c_str());  // left by a process with our pid that died here
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&*temporary_addr), sizeof(sockaddr_un)) < 0)
     return err("bind '{}': {}", temporary, errno_string());
   if (::listen(fd, backlog) < 0) {
@@ -74,10 +81,14 @@ Result<void> bind_listening(int fd, const std::string& path, const sockaddr_un& 
     ::unlink(temporary.c_str());
     return err("listen on '{}': {}", temporary, why);
   }
-  // RENAME_NOREPLACE: a listener that appeared at `path` meanwhile keeps it.
-  if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) < 0) {
-    std::string why = errno == EEXIST ? "another socket appeared there" : errno_string();
-    ::unlink(temporary.c_str());
+  // RENAME_NOREPLACE: a listener that appeared at `path` meanwhile keeps it. File systems
+  // without it (EINVAL) get link + unlink, which cannot replace a file either.
+  int rc = ::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+  if (rc < 0 && errno == EINVAL) rc = ::link(temporary.c_str(), path.c_str());
+  int error = errno;
+  ::unlink(temporary.c_str());  // after a rename: already gone
+  if (rc < 0) {
+    std::string why = error == EEXIST ? "another socket appeared there" : errno_string(error);
     return err("publishing the socket at '{}': {}", path, why);
   }
   return {};

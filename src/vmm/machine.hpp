@@ -63,8 +63,9 @@ struct RestoreOptions {
   // Continue: guest time resumes where it was saved (every clone sees the same clock).
   // AdvanceByWallClock: it moves on by the time since the snapshot (`clock_realtime`).
   hv::ClockRestore clock = hv::ClockRestore::Continue;
-  // machine-config huge_pages for the restored RAM ("None", "Transparent"); unset: the
-  // snapshot's. A snapshot on "2M" pages must be given "None" or "Transparent".
+  // machine-config huge_pages for the restored RAM ("None", "Transparent", "2M"); unset: the
+  // snapshot's. 2 MiB pages restore only through Uffd; "None"/"Transparent" put any
+  // snapshot, a 2M one too, on 4 KiB pages.
   std::optional<std::string> huge_pages;
 };
 

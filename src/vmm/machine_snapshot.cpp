@@ -138,7 +138,10 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   // for THP), or of the pages a Uffd handler serves, which can be 2 MiB hugetlbfs pages. As in
   // Firecracker, a snapshot on 2M pages restores on 2M pages only through Uffd; asking for
   // huge_pages None or Transparent restores it on 4 KiB pages from its file.
-  if (options.huge_pages) config->machine_config.huge_pages = *options.huge_pages;
+  if (options.huge_pages) {
+    config->machine_config.huge_pages = *options.huge_pages;
+    IGN_TRY(config::validate_machine_config(config->machine_config));
+  }
   const GuestMemory::Pages pages = guest_pages(config->machine_config.huge_pages);
   if (pages == GuestMemory::Pages::kHuge2M && !uffd)
     return err(

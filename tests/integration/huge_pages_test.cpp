@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -90,22 +91,23 @@ class HugePagesTest : public ::testing::Test {
     // Room for a 128 MiB guest (64 pages): the pool grows by kExtra and shrinks by as much
     // at the end, whatever else uses it. ctest runs these tests one at a time
     // (RESOURCE_LOCK host_hugepage_pool in tests/CMakeLists.txt).
+    // The kernel may grow it by less than asked (fragmentation): whatever it added goes.
     long pool = read_long(kPool);
     if (pool >= 0) std::ofstream(kPool) << pool + kExtra;
-    grown_ = read_long(kPool) == pool + kExtra;
-    if (!grown_ || meminfo("HugePages_Free:") - meminfo("HugePages_Rsvd:") < 64)
+    grown_ = std::max(0L, read_long(kPool) - pool);
+    if (grown_ < kExtra || meminfo("HugePages_Free:") - meminfo("HugePages_Rsvd:") < 64)
       GTEST_SKIP() << "cannot grow the host's 2 MiB page pool (" << kPool << ")";
     dir_ = ::testing::TempDir() + "ign-huge-" + std::to_string(::getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
   void TearDown() override {
-    if (grown_) std::ofstream(kPool) << read_long(kPool) - kExtra;
+    if (grown_ > 0) std::ofstream(kPool) << read_long(kPool) - grown_;
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
   static constexpr long kExtra = 70;
-  bool grown_ = false;
+  long grown_ = 0;  // pages this test added to the pool
   std::string dir_;
 };
 
@@ -139,7 +141,9 @@ TEST_F(HugePagesTest, APoolTooSmallIsAClearErrorAtCreation) {
   EXPECT_NE(message.find("/proc/sys/vm/nr_hugepages"), std::string::npos) << message;
 }
 
-TEST_F(HugePagesTest, TransparentAsksForHugePages) {
+// What ignition controls: the advice. Whether the kernel then uses huge pages for this
+// shared memory is the host's shmem_enabled setting (docs/api.md#huge-pages).
+TEST_F(HugePagesTest, TransparentAdvisesHugePages) {
   vmm::MachineIo io;
   io.console_out = -1;
   auto machine = vmm::Machine::create(guest_config("Transparent"), io);

@@ -4,9 +4,7 @@
 // Truncated, corrupt and mismatched state is refused with an error, never a crash. Also
 // the serial port and the i8042.
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,6 +32,7 @@
 #include "devices/virtio/net/persist.hpp"
 #include "devices/virtio/rng/rng.hpp"
 #include "devices/virtio/vsock/vsock.hpp"
+#include "support/test_registrar.hpp"
 #include "support/virtio_driver.hpp"
 
 namespace ignition::devices {
@@ -116,41 +115,10 @@ struct SwitchBus final : BusDevice {
   BusDevice* target = nullptr;
 };
 
-// The VMM's event loop reduced to what the tests need: runs the handlers whose fd is
-// readable, or one the test fires.
-class PollRegistrar final : public EventRegistrar {
- public:
-  Result<void> add(int fd, uint32_t, Handler handler) override {
-    entries_.push_back({fd, std::move(handler)});
-    return {};
-  }
-  void remove(int fd) override {
-    std::erase_if(entries_, [fd](const Entry& e) { return e.fd == fd; });
-  }
-  void dispatch(int timeout_ms = 0) {
-    std::vector<pollfd> fds;
-    for (const auto& e : entries_) fds.push_back({e.fd, POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) return;
-    for (size_t i = 0; i < fds.size(); ++i)
-      if (fds[i].revents & POLLIN) entries_[i].handler(EPOLLIN);
-  }
-  void fire(int fd) {
-    for (auto& e : entries_)
-      if (e.fd == fd) e.handler(EPOLLIN);
-  }
-
- private:
-  struct Entry {
-    int fd;
-    Handler handler;
-  };
-  std::vector<Entry> entries_;
-};
-
 // One transport with its device, interrupt probe and event registrar.
 struct Attached {
   UniqueFd irq_probe;
-  std::unique_ptr<PollRegistrar> registrar;
+  std::unique_ptr<test::TestRegistrar> registrar;
   std::unique_ptr<MmioTransport> transport;
 };
 
@@ -168,7 +136,7 @@ struct PersistTest : ::testing::Test {
     EXPECT_TRUE(irq.ok());
     Attached a;
     a.irq_probe.reset(::dup(irq->fd()));
-    a.registrar = std::make_unique<PollRegistrar>();
+    a.registrar = std::make_unique<test::TestRegistrar>();
     a.transport = std::make_unique<MmioTransport>(std::move(device), mem ? *mem : *memory,
                                                   IrqLine(std::move(irq).value(), 5));
     EXPECT_TRUE(a.transport->register_events(*a.registrar).ok());
@@ -177,7 +145,7 @@ struct PersistTest : ::testing::Test {
     return *attached->transport;
   }
   MmioTransport& transport() { return *attached->transport; }
-  PollRegistrar& registrar() { return *attached->registrar; }
+  test::TestRegistrar& registrar() { return *attached->registrar; }
 
   // Saves the current transport and drops it (closing its device's host resources, as
   // the process that took the snapshot would), leaving the driver without a device.
@@ -799,7 +767,7 @@ struct VsockPersist : PersistTest {
         return std::array<uint32_t, 3>{op, src, dst};
       }
       if (std::chrono::steady_clock::now() >= until) return std::nullopt;
-      registrar().dispatch(5);
+      registrar().pump(5ms);
     }
   }
   UniqueFd host_connect(uint32_t guest_port) {

@@ -6,14 +6,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -26,6 +24,7 @@
 #include "mmds/frames.hpp"
 #include "support/net_peer.hpp"
 #include "support/process.hpp"
+#include "support/test_registrar.hpp"
 #include "support/virtio_driver.hpp"
 
 namespace ignition::mmds {
@@ -42,31 +41,6 @@ constexpr MacAddress kHostMac = {0x02, 0, 0, 0, 0, 0x01};
 constexpr uint32_t kGuestIp = 0x0a000002;  // 10.0.0.2
 constexpr uint32_t kHostIp = 0x0a000001;   // 10.0.0.1, the TAP in the namespace
 constexpr uint32_t kMmdsIp = 0xa9fea9fe;
-
-// The device's event loop, pumped by the test.
-class TestLoop final : public devices::virtio::EventRegistrar {
- public:
-  TestLoop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {}
-  Result<void> add(int fd, uint32_t events, Handler handler) override {
-    epoll_event ev{.events = events, .data = {.fd = fd}};
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return err("epoll_ctl");
-    handlers_[fd] = std::move(handler);
-    return {};
-  }
-  void remove(int fd) override {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    handlers_.erase(fd);
-  }
-  void pump(int timeout_ms) {
-    epoll_event events[8];
-    int n = ::epoll_wait(epoll_.get(), events, 8, timeout_ms);
-    for (int i = 0; i < n; ++i) handlers_[events[i].data.fd](events[i].events);
-  }
-
- private:
-  UniqueFd epoll_;
-  std::map<int, Handler> handlers_;
-};
 
 bool can_make_taps(std::string* why) {
   if (::geteuid() != 0 || ::access("/dev/net/tun", R_OK | W_OK) != 0) {
@@ -235,7 +209,7 @@ struct MmdsNetDeviceTest : ::testing::Test {
   std::unique_ptr<test::NetNamespace> ns;
   std::unique_ptr<GuestMemory> memory;
   UniqueFd echo;
-  TestLoop loop;
+  test::TestRegistrar loop;
   Net* net = nullptr;
   std::shared_ptr<DataStore> store = std::make_shared<DataStore>();
   std::shared_ptr<Stack> stack;

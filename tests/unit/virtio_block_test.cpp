@@ -2,7 +2,6 @@
 // a temporary file: reads, writes, flush, GET_ID, discard / write-zeroes, read-only
 // drives, range checks, malformed requests, rate limiting and switching the backing file.
 #include <fcntl.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -10,12 +9,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <map>
 
 #include <gtest/gtest.h>
 
 #include "devices/virtio/block/block.hpp"
 #include "devices/virtio/mmio_transport.hpp"
+#include "support/test_registrar.hpp"
 #include "support/virtio_driver.hpp"
 
 namespace ignition::devices::virtio {
@@ -57,16 +56,6 @@ struct TempDisk {
     return out;
   }
   std::string path;
-};
-
-// Remembers the handlers a device registers, so a test can fire them.
-struct FakeRegistrar final : EventRegistrar {
-  Result<void> add(int fd, uint32_t, Handler handler) override {
-    handlers[fd] = std::move(handler);
-    return {};
-  }
-  void remove(int fd) override { handlers.erase(fd); }
-  std::map<int, Handler> handlers;
 };
 
 struct BlockTest : ::testing::Test {
@@ -165,7 +154,7 @@ struct BlockTest : ::testing::Test {
   Block* block = nullptr;
   std::unique_ptr<MmioTransport> transport;
   std::unique_ptr<test::VirtioTestDriver> driver;
-  FakeRegistrar registrar;
+  test::TestRegistrar registrar;
   int irq_probe = -1;
 };
 
@@ -468,8 +457,8 @@ TEST_F(BlockTest, RateLimiterThrottlesOpsAndResumesOnItsTimer) {
   limits.ops = config::TokenBucket{2, std::nullopt, 1000};  // 2 ops per second
   drive.rate_limiter = limits;
   start();
-  ASSERT_EQ(registrar.handlers.size(), 1u) << "the limiter's timer is registered";
-  int timer_fd = registrar.handlers.begin()->first;
+  ASSERT_EQ(registrar.watched(), 1u) << "the limiter's timer is registered";
+  int timer_fd = registrar.fds().front();
   EXPECT_EQ(timer_fd, block->rate_limiter().timer_fd());
 
   // Three reads at once: two pass, the third waits in the ring.
@@ -493,7 +482,7 @@ TEST_F(BlockTest, RateLimiterThrottlesOpsAndResumesOnItsTimer) {
 
   // Half a second later one token is back; the timer handler resumes the queue.
   now += 500 * kMs;
-  registrar.handlers[timer_fd](EPOLLIN);
+  registrar.fire(timer_fd);
   EXPECT_EQ(driver->used_idx(0), 3u);
   EXPECT_EQ(guest(kStatus + 2, 1)[0], kStatusOk);
   EXPECT_EQ(guest(kData + 1024, 512), std::vector<uint8_t>(512, pattern(2, 1)));
@@ -518,7 +507,7 @@ TEST_F(BlockTest, RateLimiterThrottlesBandwidthAndCanBeLifted) {
   block->update_rate_limiter(lift);
   EXPECT_FALSE(block->rate_limiter().bucket(TokenType::kBytes));
   EXPECT_TRUE(block->rate_limiter().bucket(TokenType::kOps));
-  registrar.handlers.begin()->second(EPOLLIN);
+  registrar.fire(block->rate_limiter().timer_fd());
   auto used = driver->take_used(0);
   ASSERT_TRUE(used);
   EXPECT_EQ(status(), kStatusOk);

@@ -9,7 +9,6 @@
 #include <linux/if.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +26,7 @@
 #include "devices/virtio/net/net.hpp"
 #include "support/net_peer.hpp"
 #include "support/process.hpp"
+#include "support/test_registrar.hpp"
 #include "support/virtio_driver.hpp"
 
 namespace ignition::devices::virtio {
@@ -44,48 +44,6 @@ constexpr std::array<uint8_t, 6> kGuestMac = {2, 0, 0, 0, 0, 2};
 constexpr std::array<uint8_t, 6> kHostMac = {2, 0, 0, 0, 0, 1};
 constexpr uint32_t kGuestIp = 0x0a000002, kHostIp = 0x0a000001;
 constexpr uint16_t kGuestPort = 5555, kEchoPort = 7777;
-
-// The event loop as the device sees it: its own epoll, pumped by the test.
-class TestLoop final : public EventRegistrar {
- public:
-  TestLoop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {}
-  Result<void> add(int fd, uint32_t events, Handler handler) override {
-    epoll_event ev{.events = events, .data = {.fd = fd}};
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return err("epoll_ctl");
-    handlers_[fd] = std::move(handler);
-    return {};
-  }
-  void remove(int fd) override {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    handlers_.erase(fd);
-  }
-  // Runs handlers until `done` or the deadline; true when `done`.
-  bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      pump(20);
-    }
-    return true;
-  }
-  void pump_for(std::chrono::milliseconds span) {
-    auto until = std::chrono::steady_clock::now() + span;
-    while (std::chrono::steady_clock::now() < until) pump(20);
-  }
-  int pump(int timeout_ms) {
-    epoll_event events[8];
-    int n = ::epoll_wait(epoll_.get(), events, 8, timeout_ms);
-    for (int i = 0; i < n; ++i) handlers_[events[i].data.fd](events[i].events);
-    handled_ += n > 0 ? n : 0;
-    return n;
-  }
-  int handled() const { return handled_; }
-
- private:
-  UniqueFd epoll_;
-  std::map<int, Handler> handlers_;
-  int handled_ = 0;
-};
 
 // --- Frames ---------------------------------------------------------------------------
 
@@ -346,7 +304,7 @@ struct NetTest : ::testing::Test {
   std::unique_ptr<test::NetNamespace> ns;  // first in, last out: outlives the TAP and sockets
   std::unique_ptr<GuestMemory> memory;
   UniqueFd echo, ethtool_sock, irq_probe;
-  TestLoop loop;
+  test::TestRegistrar loop;
   Net* net = nullptr;
   std::unique_ptr<MmioTransport> transport;
   std::unique_ptr<test::VirtioTestDriver> driver;
@@ -677,7 +635,7 @@ TEST_F(NetTest, BrokenRingNeedsResetAndTheDeviceRecovers) {
   EXPECT_TRUE(needs_reset());
   // TAP events do not reach a broken device.
   host_sends("ignored");
-  loop.pump(100);
+  loop.pump(100ms);
   EXPECT_EQ(driver->used_idx(Net::kRxQueue), 0);
 
   ASSERT_NO_FATAL_FAILURE(start(kOffloads | kFeatureMrgRxbuf));
@@ -763,7 +721,7 @@ TEST_F(NetTest, TxRateLimiterHoldsFramesUntilPatched) {
   driver->kick(Net::kTxQueue);
   EXPECT_EQ(driver->used_idx(Net::kTxQueue), 1) << "one op allowed, the rest wait";
   EXPECT_EQ(net->metrics().tx_rate_limited.load(), 1u);
-  loop.pump(100);
+  loop.pump(100ms);
   EXPECT_EQ(driver->used_idx(Net::kTxQueue), 1);
 
   net->update_rate_limiters(std::nullopt, unlimited());

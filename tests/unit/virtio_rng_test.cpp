@@ -4,12 +4,11 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <map>
-
 #include <gtest/gtest.h>
 
 #include "devices/virtio/mmio_transport.hpp"
 #include "devices/virtio/rng/rng.hpp"
+#include "support/test_registrar.hpp"
 #include "support/virtio_driver.hpp"
 
 namespace ignition::devices::virtio {
@@ -20,16 +19,6 @@ constexpr uint64_t kData = 0x200000;
 constexpr uint64_t kMs = 1'000'000;
 constexpr uint16_t kQueue = 16;
 constexpr uint32_t kRunning = 15;
-
-// Remembers the handlers a device registers, so a test can fire them.
-struct CapturingRegistrar final : EventRegistrar {
-  Result<void> add(int fd, uint32_t, Handler handler) override {
-    handlers[fd] = std::move(handler);
-    return {};
-  }
-  void remove(int fd) override { handlers.erase(fd); }
-  std::map<int, Handler> handlers;
-};
 
 config::TokenBucket bucket(uint64_t size, uint64_t refill_ms) {
   return config::TokenBucket{size, std::nullopt, refill_ms};
@@ -65,8 +54,8 @@ struct RngLimiterTest : ::testing::Test {
   }
   // Fires the limiter's timer as the event loop would when it expires.
   void fire_timer() {
-    ASSERT_EQ(registrar.handlers.size(), 1u) << "the limiter's timerfd is registered";
-    registrar.handlers.begin()->second(POLLIN);
+    ASSERT_EQ(registrar.watched(), 1u) << "the limiter's timerfd is registered";
+    registrar.fire(registrar.fds().front(), POLLIN);
   }
   bool needs_reset() { return driver->read_reg(0x70) & kStatusNeedsReset; }
 
@@ -74,7 +63,7 @@ struct RngLimiterTest : ::testing::Test {
   std::unique_ptr<GuestMemory> memory;
   std::unique_ptr<MmioTransport> transport;
   std::unique_ptr<test::VirtioTestDriver> driver;
-  CapturingRegistrar registrar;
+  test::TestRegistrar registrar;
   Rng* rng = nullptr;
   uint16_t next_desc = 0;
 };
@@ -178,8 +167,8 @@ TEST_F(RngLimiterTest, TheTimerFdWakesTheQueueInRealTime) {
   start(limits, /*real_clock=*/true);
   request(2, 32);
   EXPECT_EQ(driver->used_idx(0), 1);
-  ASSERT_EQ(registrar.handlers.size(), 1u);
-  pollfd p{registrar.handlers.begin()->first, POLLIN, 0};
+  ASSERT_EQ(registrar.watched(), 1u);
+  pollfd p{registrar.fds().front(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the timer fires once the op is back";
   fire_timer();
   EXPECT_EQ(driver->used_idx(0), 2);
@@ -190,10 +179,10 @@ TEST_F(RngLimiterTest, NoLimiterOrADisabledOneLimitsNothing) {
   for (std::optional<config::RateLimiter> limits :
        {std::optional<config::RateLimiter>{},
         std::optional(config::RateLimiter{bucket(0, 100), bucket(5, 0)})}) {
-    registrar.handlers.clear();
+    registrar.clear();
     next_desc = 0;
     start(limits);
-    EXPECT_TRUE(registrar.handlers.empty()) << "no timer to watch";
+    EXPECT_EQ(registrar.watched(), 0u) << "no timer to watch";
     request(kQueue, 4096);
     EXPECT_EQ(driver->used_idx(0), kQueue);
     EXPECT_EQ(rng->throttled(), 0u);

@@ -3,7 +3,6 @@
 // connection directions, data and credit flow control, shutdown, resets, and a driver
 // that breaks the protocol.
 #include <poll.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,13 +13,13 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "devices/virtio/mmio_transport.hpp"
 #include "devices/virtio/vsock/vsock.hpp"
+#include "support/test_registrar.hpp"
 #include "support/virtio_driver.hpp"
 
 namespace ignition::devices::virtio {
@@ -102,40 +101,6 @@ std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
   }
   return v;
 }
-
-// The VMM's event loop as far as the device is concerned: an epoll set the test pumps.
-class TestRegistrar final : public EventRegistrar {
- public:
-  TestRegistrar() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {}
-  Result<void> add(int fd, uint32_t events, Handler handler) override {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.fd = fd;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return err("epoll_ctl");
-    handlers_[fd] = std::move(handler);
-    return {};
-  }
-  void remove(int fd) override {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    handlers_.erase(fd);
-  }
-  // Runs the handlers of whatever is ready within `timeout`.
-  void pump(std::chrono::milliseconds timeout = 0ms) {
-    epoll_event events[16];
-    int n = ::epoll_wait(epoll_.get(), events, 16, static_cast<int>(timeout.count()));
-    for (int i = 0; i < n; ++i) {
-      auto it = handlers_.find(events[i].data.fd);
-      if (it == handlers_.end()) continue;
-      Handler h = it->second;
-      h(events[i].events);
-    }
-  }
-  size_t watched() const { return handlers_.size(); }
-
- private:
-  UniqueFd epoll_;
-  std::map<int, Handler> handlers_;
-};
 
 // Host-side Unix socket helpers.
 UniqueFd connect_to(const std::string& path) {
@@ -320,7 +285,7 @@ class VsockTest : public ::testing::Test {
 
   std::string dir, uds;
   std::unique_ptr<GuestMemory> memory;
-  TestRegistrar registrar;
+  test::TestRegistrar registrar;
   std::unique_ptr<MmioTransport> transport;
   std::unique_ptr<test::VirtioTestDriver> driver;
   Vsock* vsock = nullptr;

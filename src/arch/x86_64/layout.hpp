@@ -90,5 +90,12 @@ inline uint64_t pmem_base(uint64_t mem_bytes, uint64_t pmem_bytes) {
     return align(mem_bytes);
   return align(mem_bytes <= kMmioGapStart ? kMmioGapEnd : kMmioGapEnd + mem_bytes - kMmioGapStart);
 }
+// True when [gpa, gpa+size) overlaps neither RAM nor the MMIO gap.
+inline bool pmem_region_fits(uint64_t gpa, uint64_t size, uint64_t mem_bytes) {
+  if (gpa + size < gpa) return false;
+  for (const auto& r : ram_ranges(mem_bytes))
+    if (gpa < r.gpa + r.size && r.gpa < gpa + size) return false;
+  return gpa + size <= kMmioGapStart || gpa >= kMmioGapEnd;
+}
 
 }  // namespace ignition::x86_64

@@ -191,13 +191,7 @@ TEST_F(HugePagesTest, ASnapshotOnHugePagesRestoresOnSmallPagesOrThroughUffd) {
   EXPECT_EQ(parse_guest_report(on_small_pages->output).boots, 0) << on_small_pages->output;
 
   std::string sock = dir_ + "/api.sock";
-  auto vmm = std::async(std::launch::async, [&] {
-    ProcessOptions p;
-    p.argv = {ignition_binary(), "--api-sock", sock};
-    p.timeout = 60s;
-    auto r = run_process(p);
-    return r.ok() ? *r : ProcessResult{};
-  });
+  auto vmm = start_process({.argv = {ignition_binary(), "--api-sock", sock}, .timeout = 60s});
   for (int i = 0; i < 2000 && !fs::exists(sock); ++i) std::this_thread::sleep_for(10ms);
   json load{{"snapshot_path", state},
             {"mem_backend", {{"backend_type", "File"}, {"backend_path", memory}}}};
@@ -223,20 +217,10 @@ TEST_F(HugePagesTest, ASnapshotOnHugePagesRestoresOnSmallPagesOrThroughUffd) {
 
   // Through the uffd handler, on 2 MiB pages.
   std::string handler_sock = dir_ + "/uffd.sock", sock2 = dir_ + "/api2.sock";
-  auto handler = std::async(std::launch::async, [&] {
-    ProcessOptions p;
-    p.argv = {ignition_binary(), "uffd-handler", "--socket", handler_sock, "--memory", memory};
-    p.timeout = 60s;
-    auto r = run_process(p);
-    return r.ok() ? *r : ProcessResult{};
-  });
-  auto vmm2 = std::async(std::launch::async, [&] {
-    ProcessOptions p;
-    p.argv = {ignition_binary(), "--api-sock", sock2};
-    p.timeout = 60s;
-    auto r = run_process(p);
-    return r.ok() ? *r : ProcessResult{};
-  });
+  auto handler = start_process(
+      {.argv = {ignition_binary(), "uffd-handler", "--socket", handler_sock, "--memory", memory},
+       .timeout = 60s});
+  auto vmm2 = start_process({.argv = {ignition_binary(), "--api-sock", sock2}, .timeout = 60s});
   for (int i = 0; i < 2000 && !(fs::exists(sock2) && fs::exists(handler_sock)); ++i)
     std::this_thread::sleep_for(10ms);
   json uffd_load{{"snapshot_path", state},

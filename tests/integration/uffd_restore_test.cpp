@@ -55,17 +55,9 @@ bool wait_for_socket(const std::string& path, std::chrono::milliseconds timeout 
   return false;
 }
 
-// Runs `argv` in the background; the result once it ends (or is killed at `timeout`).
-std::future<ProcessResult> start(std::vector<std::string> argv, LineHandler on_line = {},
-                                 std::chrono::milliseconds timeout = 120s) {
-  return std::async(std::launch::async, [argv = std::move(argv), on_line, timeout] {
-    ProcessOptions options;
-    options.argv = argv;
-    options.on_line = on_line;
-    options.timeout = timeout;
-    auto r = run_process(options);
-    return r.ok() ? *r : ProcessResult{};
-  });
+// Runs `argv` in the background; the result once it ends (or is killed after two minutes).
+std::future<ProcessResult> start(std::vector<std::string> argv, LineHandler on_line = {}) {
+  return start_process({.argv = std::move(argv), .on_line = std::move(on_line), .timeout = 120s});
 }
 
 struct HandlerCounts {

@@ -269,4 +269,11 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
   return result;
 }
 
+std::future<ProcessResult> start_process(ProcessOptions options) {
+  return std::async(std::launch::async, [options = std::move(options)] {
+    auto r = run_process(options);
+    return r.ok() ? *r : ProcessResult{};
+  });
+}
+
 }  // namespace ignition::test

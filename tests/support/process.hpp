@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,11 +25,11 @@ struct LineAction {
 using LineHandler = std::function<LineAction(std::string_view line)>;
 
 struct ProcessOptions {
-  std::vector<std::string> argv;  // argv[0] is looked up in PATH
+  std::vector<std::string> argv{};  // argv[0] is looked up in PATH
   // Written to stdin first. Stdin is then closed, unless on_line is set (it stays open for
   // the handler's answers until the child exits).
-  std::string stdin_data;
-  LineHandler on_line;
+  std::string stdin_data{};
+  LineHandler on_line{};
   std::chrono::milliseconds timeout{30000};  // then SIGKILL, and `timed_out`
 };
 
@@ -48,6 +49,9 @@ struct ProcessResult {
 
 // Fails only if the child could not be started (e.g. the program does not exist).
 Result<ProcessResult> run_process(const ProcessOptions& options);
+// run_process on another thread: the result once the process ends (an empty result if it
+// could not be started). For a VMM and its peers (a uffd handler) running side by side.
+std::future<ProcessResult> start_process(ProcessOptions options);
 
 // The full path of `program` found in PATH, if it is there and executable.
 std::optional<std::string> find_program(std::string_view program);

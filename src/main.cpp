@@ -185,6 +185,12 @@ int main(int argc, char** argv) {
   clone->add_option("name", clone_name, "Name of the snapshot in the store")->required();
   clone->add_option("-n,--count", clone_count, "How many clones")->check(CLI::Range(1, 100000));
   clone->add_flag("--detach", detach, "Return once they are started instead of waiting");
+  std::string clone_huge_pages;
+  clone
+      ->add_option("--huge-pages", clone_huge_pages,
+                   "Pages for the clones' RAM instead of the snapshot's setting (None or "
+                   "Transparent: 4 KiB pages, which a 2M base needs to be cloned)")
+      ->check(CLI::IsMember({"None", "Transparent"}));
 
   std::string instance_id_arg;
   auto* instance = app.add_subcommand("instance", "Run one instance made by clone (its restore)");
@@ -278,7 +284,10 @@ int main(int argc, char** argv) {
     if (machine.ok()) restored = machine->get();
     return run_to_end(std::move(machine));
   }
-  if (*clone) return cli::clone_command(store, clone_name, clone_count, detach);
+  if (*clone)
+    return cli::clone_command(
+        store, clone_name, clone_count, detach,
+        clone_huge_pages.empty() ? std::nullopt : std::optional(clone_huge_pages));
   if (*instance) {
     auto plan = store.load_instance(instance_id_arg);
     if (!plan.ok()) return fail(plan.error().message);

@@ -38,12 +38,12 @@ namespace {
 }  // namespace
 
 int clone_command(const vmm::SnapshotStore& store, const std::string& base, uint32_t count,
-                  bool detach) {
+                  bool detach, const std::optional<std::string>& huge_pages) {
   if (count == 0) return fail("clone: -n must be at least 1");
   auto started = std::chrono::steady_clock::now();
   std::vector<std::pair<std::string, pid_t>> children;
   for (uint32_t i = 0; i < count; ++i) {
-    auto plan = store.create_instance(base, i);
+    auto plan = store.create_instance(base, i, huge_pages);
     if (!plan.ok()) {
       std::fprintf(stderr, "ignition: clone %u of %s: %s\n", i, base.c_str(),
                    plan.error().message.c_str());

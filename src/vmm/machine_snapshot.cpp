@@ -146,8 +146,8 @@ Result<std::unique_ptr<Machine>> Machine::restore(const SnapshotPaths& paths, co
   if (pages == GuestMemory::Pages::kHuge2M && !uffd)
     return err(
         "the snapshot's guest memory was on 2M huge pages, which restore only through the Uffd "
-        "memory backend; load it with huge_pages \"None\" (ignition restore --huge-pages "
-        "None) to restore it on 4 KiB pages from its memory file");
+        "memory backend; load it with huge_pages \"None\" (ignition restore or clone "
+        "--huge-pages None) to restore it on 4 KiB pages from its memory file");
 
   IGN_ASSIGN_OR_RETURN(auto layout_bytes, reader.section(kLayoutSection));
   IGN_ASSIGN_OR_RETURN(auto ranges, decode_layout(layout_bytes));

@@ -202,7 +202,8 @@ Result<void> SnapshotStore::flatten(const std::string& name) const {
   return write_json(manifest_path, manifest);
 }
 
-Result<InstancePlan> SnapshotStore::create_instance(const std::string& base, uint32_t index) const {
+Result<InstancePlan> SnapshotStore::create_instance(
+    const std::string& base, uint32_t index, const std::optional<std::string>& huge_pages) const {
   IGN_ASSIGN_OR_RETURN(auto paths, find(base));
   IGN_ASSIGN_OR_RETURN(auto config, snapshot_config(paths));
   auto base_manifest = read_json(dir(base) + "/manifest.json");
@@ -240,6 +241,7 @@ Result<InstancePlan> SnapshotStore::create_instance(const std::string& base, uin
     macs[nic.iface_id] = mac.to_string();
   }
   if (config.vsock) plan.options.vsock_uds_path = plan.dir + "/vsock.sock";
+  plan.options.huge_pages = huge_pages;
   json manifest = {
       {"id", id},
       {"base", base},
@@ -247,6 +249,7 @@ Result<InstancePlan> SnapshotStore::create_instance(const std::string& base, uin
       {"disks", disks},
       {"macs", macs},
       {"vsock", plan.options.vsock_uds_path ? json(*plan.options.vsock_uds_path) : json(nullptr)},
+      {"huge_pages", huge_pages ? json(*huge_pages) : json(nullptr)},
       {"pid", nullptr}};
   IGN_TRY(write_json(plan.dir + "/manifest.json", manifest));
   return plan;
@@ -265,6 +268,7 @@ Result<InstancePlan> SnapshotStore::load_instance(const std::string& id) const {
     plan.options.mac_overrides.emplace_back(nic, mac);
   }
   if (manifest["vsock"].is_string()) plan.options.vsock_uds_path = manifest["vsock"];
+  if (manifest["huge_pages"].is_string()) plan.options.huge_pages = manifest["huge_pages"];
   return plan;
 }
 

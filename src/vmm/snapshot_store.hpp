@@ -67,8 +67,10 @@ class SnapshotStore {
   Result<void> flatten(const std::string& name) const;
 
   // A new instance of `base` numbered `index` among its siblings: its directory, copies of
-  // the base's writable drives, its own vsock socket and locally administered MACs.
-  Result<InstancePlan> create_instance(const std::string& base, uint32_t index) const;
+  // the base's writable drives, its own vsock socket and locally administered MACs;
+  // `huge_pages` overrides the snapshot's pages for its RAM (RestoreOptions::huge_pages).
+  Result<InstancePlan> create_instance(const std::string& base, uint32_t index,
+                                       const std::optional<std::string>& huge_pages = {}) const;
   Result<InstancePlan> load_instance(const std::string& id) const;
   Result<void> set_instance_pid(const std::string& id, pid_t pid) const;
   Result<std::vector<InstanceInfo>> list_instances() const;

@@ -189,6 +189,24 @@ TEST_F(HugePagesTest, ASnapshotOnHugePagesRestoresOnSmallPagesOrThroughUffd) {
   ASSERT_TRUE(on_small_pages.ok());
   EXPECT_TRUE(on_small_pages->exited_ok()) << on_small_pages->output;
   EXPECT_EQ(parse_guest_report(on_small_pages->output).boots, 0) << on_small_pages->output;
+  // Clones likewise: refused as the snapshot is, carried on with --huge-pages None.
+  ProcessOptions clone;
+  clone.argv = {ignition_binary(), "--store", store, "clone", "base", "-n", "1"};
+  auto clone_refused = run_process(clone);
+  ASSERT_TRUE(clone_refused.ok());
+  EXPECT_FALSE(clone_refused->exited_ok()) << clone_refused->output;
+  clone.argv.insert(clone.argv.end(), {"--huge-pages", "None"});
+  auto cloned = run_process(clone);
+  ASSERT_TRUE(cloned.ok());
+  EXPECT_TRUE(cloned->exited_ok()) << cloned->output;
+  std::smatch id;
+  ASSERT_TRUE(std::regex_search(cloned->output, id, std::regex(R"((base\.\d+)\texit 0)")))
+      << cloned->output;
+  std::ifstream console(store + "/instances/" + id[1].str() + "/console.log");
+  std::string clone_console((std::istreambuf_iterator<char>(console)), {});
+  auto clone_report = parse_guest_report(clone_console);
+  EXPECT_EQ(clone_report.boots, 0) << clone_console;
+  EXPECT_TRUE(clone_report.ended && clone_report.fails.empty()) << clone_console;
 
   std::string sock = dir_ + "/api.sock";
   auto vmm = start_process({.argv = {ignition_binary(), "--api-sock", sock}, .timeout = 60s});

@@ -6,12 +6,13 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include <nlohmann/json.hpp>
+
+#include "base/unix_listener.hpp"
 
 namespace ignition {
 
@@ -115,16 +116,10 @@ Result<void> register_missing_pages(int uffd, void* addr, uint64_t len, uint64_t
 
 Result<UniqueFd> send_uffd_handshake(const std::string& socket_path,
                                      const std::vector<UffdMapping>& mappings, int uffd) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.empty() || socket_path.size() >= sizeof(addr.sun_path))
-    return err("uffd handler socket path '{}' must be 1 to {} bytes", socket_path,
-               sizeof(addr.sun_path) - 1);
-  socket_path.copy(addr.sun_path, socket_path.size());
-  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!sock.valid()) return err("socket: {}", errno_string());
-  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    return err("cannot connect to the uffd handler at {}: {}", socket_path, errno_string());
+  auto connected = connect_unix(socket_path, /*nonblocking=*/false);
+  if (!connected.ok())
+    return err("cannot connect to the uffd handler: {}", connected.error().message);
+  UniqueFd sock = std::move(connected).value();
 
   std::string body = encode_uffd_mappings(mappings);
   iovec iov{body.data(), body.size()};

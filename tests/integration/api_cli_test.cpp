@@ -18,6 +18,7 @@
 
 #include "support/paths.hpp"
 #include "support/process.hpp"
+#include "support/unix_socket.hpp"
 
 namespace ignition::test {
 namespace {
@@ -37,16 +38,6 @@ std::string unique_path(const std::string& stem) {
   static int counter = 0;
   return ::testing::TempDir() + "/ign-cli-" + stem + "-" + std::to_string(::getpid()) + "-" +
          std::to_string(counter++);
-}
-
-bool wait_for_socket(const std::string& path, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  struct stat st {};
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
 }
 
 bool exists(const std::string& path) {

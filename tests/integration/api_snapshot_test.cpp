@@ -27,6 +27,7 @@
 #include "support/guest_report.hpp"
 #include "support/net_peer.hpp"
 #include "support/paths.hpp"
+#include "support/unix_socket.hpp"
 
 namespace ignition::test {
 namespace {
@@ -192,16 +193,6 @@ Reply api(const std::string& sock, const std::string& method, const std::string&
 Reply api(const std::string& sock, const std::string& method, const std::string& target,
           const json& body) {
   return api(sock, method, target, body.dump());
-}
-
-bool wait_for_socket(const std::string& path) {
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  struct stat st {};
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
 }
 
 std::vector<json> metrics_lines(const std::string& path) {

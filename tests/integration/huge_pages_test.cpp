@@ -210,7 +210,7 @@ TEST_F(HugePagesTest, ASnapshotOnHugePagesRestoresOnSmallPagesOrThroughUffd) {
 
   std::string sock = dir_ + "/api.sock";
   auto vmm = start_process({.argv = {ignition_binary(), "--api-sock", sock}, .timeout = 60s});
-  for (int i = 0; i < 2000 && !fs::exists(sock); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(wait_for_socket(sock));
   json load{{"snapshot_path", state},
             {"mem_backend", {{"backend_type", "File"}, {"backend_path", memory}}}};
   auto as_2m = http_request(sock, "PUT", "/snapshot/load", load.dump());
@@ -239,8 +239,7 @@ TEST_F(HugePagesTest, ASnapshotOnHugePagesRestoresOnSmallPagesOrThroughUffd) {
       {.argv = {ignition_binary(), "uffd-handler", "--socket", handler_sock, "--memory", memory},
        .timeout = 60s});
   auto vmm2 = start_process({.argv = {ignition_binary(), "--api-sock", sock2}, .timeout = 60s});
-  for (int i = 0; i < 2000 && !(fs::exists(sock2) && fs::exists(handler_sock)); ++i)
-    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(wait_for_socket(sock2) && wait_for_socket(handler_sock));
   json uffd_load{{"snapshot_path", state},
                  {"mem_backend", {{"backend_type", "Uffd"}, {"backend_path", handler_sock}}},
                  {"resume_vm", true}};

@@ -45,16 +45,6 @@ bool binary_has_uffd_handler() {
   return r.ok() && r->output.find("uffd-handler") != std::string::npos;
 }
 
-bool wait_for_socket(const std::string& path, std::chrono::milliseconds timeout = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  struct stat st {};
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
-
 // Runs `argv` in the background; the result once it ends (or is killed after two minutes).
 std::future<ProcessResult> start(std::vector<std::string> argv, LineHandler on_line = {}) {
   return start_process({.argv = std::move(argv), .on_line = std::move(on_line), .timeout = 120s});

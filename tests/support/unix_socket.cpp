@@ -2,12 +2,16 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
+
+#include "base/unix_listener.hpp"
 
 namespace ignition::test {
 namespace {
@@ -32,12 +36,17 @@ Result<void> wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 }  // namespace
 
 Result<UniqueFd> unix_connect(const std::string& path) {
-  IGN_ASSIGN_OR_RETURN(sockaddr_un addr, address(path));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return err("socket: {}", errno_string());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    return err("connect {}: {}", path, errno_string());
-  return fd;
+  return connect_unix(path, /*nonblocking=*/false);
+}
+
+bool wait_for_socket(const std::string& path, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  struct stat st {};
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 Result<UniqueFd> unix_listen(const std::string& path, int backlog) {

@@ -12,6 +12,10 @@
 namespace ignition::test {
 
 Result<UniqueFd> unix_connect(const std::string& path);
+// True once a socket file is at `path` (ignition publishes it only when it listens), false
+// after `timeout`.
+bool wait_for_socket(const std::string& path,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(20));
 // Binds and listens at `path`, replacing a stale file there.
 Result<UniqueFd> unix_listen(const std::string& path, int backlog = 16);
 // The next connection on `listener`, or an error after `timeout`.

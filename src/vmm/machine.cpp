@@ -208,27 +208,25 @@ Result<void> Machine::setup_virtio_devices() {
 // writes the file's pages directly, and a read-only device's slot is read-only in KVM.
 Result<void> Machine::setup_pmem_devices() {
   using devices::virtio::Pmem;
-  // The sizes first (the file's length as the device will see it: lseek works for block
-  // devices too, whose st_size is 0), so the regions can be placed together.
-  std::vector<uint64_t> sizes;
+  // Every file is opened and mapped first, so the regions are placed together from the sizes
+  // the guest will see (lseek's, which block devices have too).
+  std::vector<devices::virtio::pmem::Mapping> mappings;
   uint64_t total = 0;
   for (const auto& p : config_.pmem) {
-    UniqueFd fd(::open(p.path_on_host.c_str(), O_RDONLY | O_CLOEXEC));
-    off_t end = fd.valid() ? ::lseek(fd.get(), 0, SEEK_END) : -1;
-    if (end < 0) return err("pmem {}: {}: {}", p.id, p.path_on_host, errno_string());
-    sizes.push_back((static_cast<uint64_t>(end) + Pmem::kAlignment - 1) / Pmem::kAlignment *
-                    Pmem::kAlignment);
-    total += sizes.back();
+    auto mapping =
+        devices::virtio::pmem::Mapping::open(p.path_on_host, p.read_only, Pmem::kAlignment);
+    if (!mapping.ok()) return context(mapping.error(), "pmem " + p.id);
+    total += mapping->size();
+    mappings.push_back(std::move(mapping).value());
   }
   const uint64_t ram = config_.machine_config.mem_size_mib * kMiB;
   uint64_t gpa = x86_64::pmem_base(ram, total);
   for (size_t i = 0; i < config_.pmem.size(); ++i) {
-    auto pmem = Pmem::create(config_.pmem[i], gpa);
-    if (!pmem.ok()) return context(pmem.error(), "pmem " + config_.pmem[i].id);
-    // A file that grew meanwhile would reach into the next region, or the MMIO gap.
-    if ((*pmem)->size() != sizes[i] || !x86_64::pmem_region_fits(gpa, sizes[i], ram))
-      return err("pmem {}: {} changed size while the VM was being built", config_.pmem[i].id,
-                 config_.pmem[i].path_on_host);
+    const uint64_t size = mappings[i].size();
+    if (!x86_64::pmem_region_fits(gpa, size, ram))
+      return err("pmem {}: no room for {} bytes at {:#x}", config_.pmem[i].id, size, gpa);
+    auto pmem = Pmem::create(config_.pmem[i], gpa, std::move(mappings[i]));
+    if (!pmem.ok()) return pmem.error();  // it names the device
     IGN_TRY(vm_->map_memory(kPmemSlotBase + static_cast<uint32_t>(i), gpa, (*pmem)->size(),
                             (*pmem)->host(), /*log_dirty=*/false, (*pmem)->read_only()));
     gpa += (*pmem)->size();

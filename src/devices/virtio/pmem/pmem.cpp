@@ -125,18 +125,23 @@ Result<void> scatter(GuestMemory& memory, std::span<const Buffer> buffers,
 }  // namespace
 
 Result<std::unique_ptr<Pmem>> Pmem::create(const config::Pmem& config, uint64_t gpa, Clock clock) {
+  auto mapping = Mapping::open(config.path_on_host, config.read_only, kAlignment);
+  if (!mapping.ok()) return context(mapping.error(), fmt::format("pmem {}", config.id));
+  return create(config, gpa, std::move(mapping).value(), std::move(clock));
+}
+
+Result<std::unique_ptr<Pmem>> Pmem::create(const config::Pmem& config, uint64_t gpa,
+                                           Mapping mapping, Clock clock) {
   if (gpa % kAlignment != 0)
     return err("pmem {}: guest address {:#x} is not aligned to {} MiB", config.id, gpa,
                kAlignment >> 20);
-  auto mapping = Mapping::open(config.path_on_host, config.read_only, kAlignment);
-  if (!mapping.ok()) return context(mapping.error(), fmt::format("pmem {}", config.id));
-  if (mapping->size() > UINT64_MAX - gpa)
+  if (mapping.size() > UINT64_MAX - gpa)
     return err("pmem {}: {} bytes at {:#x} run past the end of the address space", config.id,
-               mapping->size(), gpa);
+               mapping.size(), gpa);
   auto limiter = RateLimiter::create(config.rate_limiter.value_or(config::RateLimiter{}), clock);
   if (!limiter.ok()) return context(limiter.error(), fmt::format("pmem {}", config.id));
   return std::unique_ptr<Pmem>(
-      new Pmem(config, gpa, std::move(mapping).value(), std::move(limiter).value()));
+      new Pmem(config, gpa, std::move(mapping), std::move(limiter).value()));
 }
 
 Pmem::Pmem(const config::Pmem& config, uint64_t gpa, Mapping mapping, RateLimiter limiter)

@@ -78,6 +78,10 @@ class Pmem final : public Device {
   // be kAlignment-aligned. `clock` drives the rate limiter (tests).
   static Result<std::unique_ptr<Pmem>> create(const config::Pmem& config, uint64_t gpa,
                                               Clock clock = {});
+  // The same over a mapping already opened (the machine sizes every region before placing
+  // them, from the mappings themselves).
+  static Result<std::unique_ptr<Pmem>> create(const config::Pmem& config, uint64_t gpa,
+                                              pmem::Mapping mapping, Clock clock = {});
   ~Pmem() override = default;
 
   const std::string& id() const { return id_; }
